@@ -1,0 +1,1 @@
+"""carebus/cli."""

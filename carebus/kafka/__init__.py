@@ -1,0 +1,1 @@
+"""carebus/kafka."""

@@ -1,0 +1,1 @@
+"""producers/hl7v2."""
