@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from carebus.cli._context import default_cluster, fail
+from carebus.cli._context import default_cluster, fail, settings
 from carebus.errors import LocalKafkaError
-from carebus.kafka.local import DEFAULT_KAFKA_PORT
+from carebus.kafka.local import DEFAULT_KAFKA_PORT, ensure_jars
 
 __all__ = ["app"]
 
@@ -54,3 +54,14 @@ def status(name: str = typer.Option("default", help="Cluster name.")) -> None:
     Console().print(table)
     if not all(node.alive for node in nodes) or not cluster.is_ready():
         raise typer.Exit(1)
+
+
+@app.command()
+def fetch() -> None:
+    """Fetch the Apache Kafka jars from Maven Central into the cache (once; later calls are no-ops)."""
+    current = settings()
+    try:
+        libs = ensure_jars(current.home, current.kafka_version)
+    except LocalKafkaError as exc:
+        fail(str(exc))
+    typer.echo(str(libs))
