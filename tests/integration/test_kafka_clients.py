@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from carebus.errors import ConfigError, PublishError
+from carebus.kafka.config import KafkaConnection
 from carebus.kafka.consumer import ExplicitCommitConsumer
 from carebus.kafka.producer import DurableProducer, Record
-from carebus.kafka.config import KafkaConnection
 
 RECORDS = 10_000
 KEYS = 50
