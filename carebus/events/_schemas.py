@@ -73,8 +73,20 @@ def expand_schema(fullname: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any
     return copy.deepcopy(expanded)
 
 
-@functools.cache
 def _read(fullname: str, schema_dir: Path) -> dict[str, Any]:
+    # The shipped contracts never change while a process runs; any other folder (a git checkout being
+    # governed, a test's) may, so only the shipped ones are cached.
+    if schema_dir == SCHEMA_DIR:
+        return _read_shipped(fullname, schema_dir)
+    return _read_file(fullname, schema_dir)
+
+
+@functools.cache
+def _read_shipped(fullname: str, schema_dir: Path) -> dict[str, Any]:
+    return _read_file(fullname, schema_dir)
+
+
+def _read_file(fullname: str, schema_dir: Path) -> dict[str, Any]:
     path = schema_dir / f"{fullname}.avsc"
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
