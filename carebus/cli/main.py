@@ -10,7 +10,9 @@ import logging
 
 import typer
 
+from carebus.cli import batch as batch_cli
 from carebus.cli import kafka as kafka_cli
+from carebus.cli import registry as registry_cli
 from carebus.cli import schemas as schemas_cli
 from carebus.cli import topics as topics_cli
 
@@ -26,6 +28,8 @@ app = typer.Typer(
 app.add_typer(kafka_cli.app, name="kafka")
 app.add_typer(topics_cli.app, name="topics")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(batch_cli.app, name="batch")
+app.add_typer(registry_cli.app, name="registry")
 
 
 @app.callback()
