@@ -89,7 +89,7 @@ def test_a_resend_after_a_lost_ack_is_acknowledged_without_publishing_again(oru:
 def test_broker_failure_gives_ae_no_dead_letter_and_the_retry_is_published(oru: bytes) -> None:
     publisher, deadletters = FakePublisher(fail=True), FakeDeadLetters()
     handler = _handler(publisher, deadletters)
-    code, _, error = _handle(handler, oru)
+    code, _, _ = _handle(handler, oru)
     assert code == "AE"
     assert deadletters.letters == []
     publisher.fail = False
