@@ -9,17 +9,20 @@ to a newer compatible version.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import fastavro
+import httpx
 from confluent_kafka.schema_registry import RegisteredSchema, Schema
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from carebus.errors import SerializationError
+from carebus.errors import RegistryError, SerializationError
 from carebus.ids import SchemaId, Subject
 
 __all__ = [
@@ -87,10 +90,11 @@ class AvroSerde:
             with self._lock:
                 if self._schema_id is None:
                     schema = Schema(self._schema_json, "AVRO")
-                    if self._auto_register:
-                        found = self._registry.register_schema(self.subject, schema)
-                    else:
-                        found = self._registry.lookup_schema(self.subject, schema).schema_id
+                    with _registry_errors():
+                        if self._auto_register:
+                            found = self._registry.register_schema(self.subject, schema)
+                        else:
+                            found = self._registry.lookup_schema(self.subject, schema).schema_id
                     self._schema_id = SchemaId(int(found))
         return self._schema_id
 
@@ -122,7 +126,20 @@ class AvroSerde:
             if schema_id == self._schema_id:
                 writer = self._parsed
             else:
-                fetched = self._registry.get_schema(schema_id)
+                with _registry_errors():
+                    fetched = self._registry.get_schema(schema_id)
                 writer = fastavro.parse_schema(json.loads(fetched.schema_str))
             self._writers[schema_id] = writer
         return writer
+
+
+@contextlib.contextmanager
+def _registry_errors() -> Iterator[None]:
+    """Translate the registry client's failures: callers handle `RegistryError` (answer 503, AE, retry)."""
+    try:
+        yield
+    except SchemaRegistryError as exc:
+        raise RegistryError(int(exc.http_status_code or 0), int(exc.error_code or 0), "registry refused the request") \
+            from exc
+    except (httpx.HTTPError, OSError) as exc:
+        raise RegistryError(0, 50003, f"registry unreachable ({type(exc).__name__})") from exc

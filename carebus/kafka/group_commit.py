@@ -90,6 +90,10 @@ class GroupCommitPublisher:
         self._queue.put(None)
         self._thread.join(timeout_s)
         self._thread = None
+        if self._producer is not None:
+            # Nothing is in flight once the thread is gone; dropping the handle lets librdkafka close it.
+            self._producer.flush(0)
+            self._producer = None
 
     async def publish(self, records: Sequence[Record]) -> list[Delivery]:
         """Resolve once the transaction holding `records` has committed; raise `PublishError` otherwise."""

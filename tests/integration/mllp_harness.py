@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,9 +20,8 @@ from carebus.publishing import KafkaDeadLetterPublisher, KafkaEventPublisher
 from producers.hl7v2.dedupe import ResendWindow
 from producers.hl7v2.handler import HandlerConfig, MapEvents, MessageHandler
 from producers.hl7v2.metrics import Hl7Metrics
+from producers.hl7v2.runtime import serving_in_thread
 from producers.hl7v2.server import MllpServer, ServerConfig
-
-START_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -66,40 +64,12 @@ def running_listener(connection: KafkaConnection, registry_url: str, map_events:
     )
     config = server_config or ServerConfig(port=0, idle_timeout_s=30.0, shutdown_timeout_s=10.0)
     server = MllpServer(handler, metrics, config)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(serving_in_thread(server))
         try:
-            loop.run_until_complete(server.start())
-        except BaseException as exc:  # reported to the test thread below
-            failure.append(exc)
-            ready.set()
-            return
-        ready.set()
-        loop.run_until_complete(server.serve_forever())
-
-    thread = threading.Thread(target=run, name="mllp-listener", daemon=True)
-    thread.start()
-    if not ready.wait(START_TIMEOUT_S) or failure:
-        raise RuntimeError("the MLLP listener did not start") from (failure[0] if failure else None)
-
-    stopped = False
-
-    def stop() -> None:
-        nonlocal stopped
-        if not stopped:
-            stopped = True
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
-            thread.join(30)
-
-    try:
-        yield RunningListener(server.port, topics, metrics, registry, stop)
-    finally:
-        stop()
-        loop.close()
-        transport.close()
-        dead_producer.close()
-        registry_client.close()
+            yield RunningListener(port, topics, metrics, registry, stack.close)
+        finally:
+            stack.close()
+            transport.close()
+            dead_producer.close()
+            registry_client.close()
