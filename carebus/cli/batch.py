@@ -204,7 +204,10 @@ def load(
         try:
             with _pieces(ledger, batch_rows) as pieces:
                 worst = max(worst, asyncio.run(_load_all(pieces.loader, loadable, layout_name, source_system, err)))
-        except (KafkaError, RegistryError, SerializationError) as exc:
+        except RegistryError as exc:
+            fail(f"schema registry {_registry_url()}: {exc.message}; the batches committed so far are "
+                 "recorded: rerun to resume", code=EXIT_REJECTED)
+        except (KafkaError, SerializationError) as exc:
             fail(f"{exc}; the batches committed so far are recorded: rerun to resume", code=EXIT_REJECTED)
         except _REGISTRY_CLIENT_ERRORS as exc:
             fail(f"schema registry {_registry_url()}: {type(exc).__name__}; the batches committed so far are "

@@ -76,5 +76,5 @@ def test_a_registry_that_is_down_exits_1_with_a_message(runner: CliRunner, sampl
     monkeypatch.setattr(batch_cli, "_registry", _RegistryDown)
     result = runner.invoke(app, ["batch", "load", str(samples_dir / "csv" / "synthea__patients.csv")])
     assert result.exit_code == 1
-    assert "schema registry http://127.0.0.1:8081: ConnectError" in result.stderr
+    assert "schema registry http://127.0.0.1:8081: registry unreachable (ConnectError)" in result.stderr
     assert "rerun to resume" in result.stderr
