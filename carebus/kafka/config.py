@@ -22,6 +22,9 @@ DURABLE_PRODUCER_CONFIG: dict[str, Any] = {
     "max.in.flight.requests.per.connection": 5,
     "compression.type": "lz4",
     "linger.ms": 2,
+    # librdkafka's default (consistent_random, CRC32) places keys differently from the Java client,
+    # aiokafka and so faust; murmur2 keeps a patient on the partition every stream processor expects.
+    "partitioner": "murmur2_random",
 }
 
 

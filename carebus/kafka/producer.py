@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 _POLL_INTERVAL_S = 0.05
-_FORBIDDEN_OVERRIDES = frozenset(DURABLE_PRODUCER_CONFIG) - {"compression.type", "linger.ms"}
+_FORBIDDEN_OVERRIDES = frozenset(DURABLE_PRODUCER_CONFIG) - {"compression.type", "linger.ms", "partitioner"}
 
 
 @dataclass(frozen=True)
