@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_FHIR_PORT",
     "DEFAULT_HOME",
     "DEFAULT_KAFKA_VERSION",
     "DEFAULT_REGISTRY_PORT",
@@ -25,6 +26,7 @@ DEFAULT_KAFKA_VERSION = "4.1.2"
 DEFAULT_HOME = Path.home() / ".cache" / "carebus"
 DEFAULT_REGISTRY_PORT = 8081
 DEFAULT_DATABASE_URL = "sqlite:///carebus.db"
+DEFAULT_FHIR_PORT = 8080
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
     kafka_ssl_certificate_location: str | None = None
     kafka_ssl_key_location: str | None = None
     kafka_ssl_key_password: SecretStr | None = None
+
+    # FHIR ingest: the public base URL, and the API clients as {"sha256:<hex of token>": {name, scopes}}.
+    fhir_port: int = DEFAULT_FHIR_PORT
+    fhir_base_url: str | None = None
+    fhir_clients: SecretStr = SecretStr("{}")
+    fhir_allow_anonymous: bool = False
+    fhir_idempotency_ttl_s: float = 24 * 60 * 60.0
 
     home: Path = Field(default=DEFAULT_HOME, description="Jar cache and local broker state.")
     kafka_version: str = DEFAULT_KAFKA_VERSION

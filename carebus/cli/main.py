@@ -11,6 +11,8 @@ import logging
 import typer
 
 from carebus.cli import batch as batch_cli
+from carebus.cli import fhir as fhir_cli
+from carebus.cli import hl7 as hl7_cli
 from carebus.cli import kafka as kafka_cli
 from carebus.cli import registry as registry_cli
 from carebus.cli import schemas as schemas_cli
@@ -30,6 +32,8 @@ app.add_typer(topics_cli.app, name="topics")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(batch_cli.app, name="batch")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(hl7_cli.app, name="hl7")
+app.add_typer(fhir_cli.app, name="fhir")
 
 
 @app.callback()

@@ -35,7 +35,9 @@ def serving_in_thread(server: MllpServer) -> Iterator[int]:
             ready.set()
             return
         ready.set()
-        loop.run_until_complete(server.serve_forever())
+        # run_forever, not run_until_complete(serve_forever()): stop() runs on this loop and must
+        # finish draining connections after the serving coroutine has returned.
+        loop.run_forever()
 
     thread = threading.Thread(target=run, name="mllp-listener", daemon=True)
     thread.start()
@@ -45,6 +47,9 @@ def serving_in_thread(server: MllpServer) -> Iterator[int]:
     try:
         yield server.port
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=STOP_TIMEOUT_S)
-        thread.join(STOP_TIMEOUT_S)
-        loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=STOP_TIMEOUT_S)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(STOP_TIMEOUT_S)
+            loop.close()
