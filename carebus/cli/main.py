@@ -11,6 +11,7 @@ import logging
 import typer
 
 from carebus.cli import batch as batch_cli
+from carebus.cli import demo as demo_cli
 from carebus.cli import fhir as fhir_cli
 from carebus.cli import hl7 as hl7_cli
 from carebus.cli import kafka as kafka_cli
@@ -34,6 +35,7 @@ app.add_typer(batch_cli.app, name="batch")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(hl7_cli.app, name="hl7")
 app.add_typer(fhir_cli.app, name="fhir")
+app.command("demo")(demo_cli.demo)
 
 
 @app.callback()
@@ -44,6 +46,8 @@ def _configure(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # One line per HTTP request from the registry client is noise at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main() -> None:
