@@ -490,7 +490,9 @@ def serving(
     `port` None binds a free port (the socket is bound here, so there is no race for it). Raises
     `RegistryApiError` if the app does not come up within `startup_timeout_s` (its lifespan failed, say).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio turns Nagle off only on sockets whose proto says TCP, and accepted
+    # sockets inherit it; with proto 0 every response waited out the client's 40 ms delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port or 0))
     url = f"http://{host}:{sock.getsockname()[1]}"
