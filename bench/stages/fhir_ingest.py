@@ -35,6 +35,7 @@ from producers.fhir.idempotency import InMemoryIdempotencyStore
 STAGE = "fhir_ingest"
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 60
+READY = "/fhir/metadata"
 PATIENT = Path(__file__).resolve().parents[3] / "shared" / "samples" / "fhir" / "r4ex__Patient-example.json"
 
 
@@ -103,7 +104,7 @@ def run(bootstrap: str | None) -> list[Result]:
     def fresh() -> list[bytes]:
         return _bodies(CLIENTS * REQUESTS_PER_CLIENT, next(runs))
 
-    with serving(_app(_CountingPublisher(), _NoDeadLetters())) as url:
+    with serving(_app(_CountingPublisher(), _NoDeadLetters()), ready_path=READY) as url:
         baseline = measure_rate(lambda: _drive(url, fresh()))
     with running_registry(connection, topic=f"_schemas-{prefix}") as registry_url, \
             SchemaRegistryClient({"url": registry_url}) as registry:
@@ -113,7 +114,7 @@ def run(bootstrap: str | None) -> list[Result]:
         try:
             app = _app(KafkaEventPublisher(transport, registry, topic_for=topics.__getitem__),
                        KafkaDeadLetterPublisher(dead_producer))
-            with serving(app) as url:
+            with serving(app, ready_path=READY) as url:
                 rates = measure_rate(lambda: _drive(url, fresh()))
         finally:
             transport.close()

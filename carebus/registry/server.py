@@ -484,6 +484,7 @@ def serving(
     host: str = "127.0.0.1",
     port: int | None = None,
     startup_timeout_s: float = SERVE_STARTUP_TIMEOUT_S,
+    ready_path: str = "/",
 ) -> Iterator[str]:
     """Serve `app` with uvicorn in a background thread; yield its base URL once `GET /` answers 200.
 
@@ -508,7 +509,7 @@ def serving(
     thread = threading.Thread(target=run, name="carebus-registry-http", daemon=True)
     thread.start()
     try:
-        _wait_until_ready(url, thread, deadline=time.monotonic() + startup_timeout_s)
+        _wait_until_ready(url, thread, deadline=time.monotonic() + startup_timeout_s, ready_path=ready_path)
         yield url
     finally:
         server.should_exit = True
@@ -516,14 +517,14 @@ def serving(
         sock.close()
 
 
-def _wait_until_ready(url: str, thread: threading.Thread, *, deadline: float) -> None:
+def _wait_until_ready(url: str, thread: threading.Thread, *, deadline: float, ready_path: str = "/") -> None:
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if not thread.is_alive():
                 raise RegistryApiError(ErrorCode.STORE_ERROR,
                                        f"the registry at {url} failed to start (uvicorn logged why)")
             try:
-                if client.get(f"{url}/").status_code == 200:
+                if client.get(f"{url}{ready_path}").status_code == 200:
                     return
             except httpx.TransportError:
                 pass  # not listening yet: the lifespan (log replay) runs before uvicorn accepts connections
