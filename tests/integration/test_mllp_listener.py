@@ -135,3 +135,18 @@ def _with_control_id(message: bytes, control_id: str) -> bytes:
     fields = message[:first_end].split(separator)
     fields[9] = control_id.encode()
     return separator.join(fields) + message[first_end:]
+
+
+def test_an_oversized_frame_gets_ar_and_the_connection_stays_in_step(
+    kafka_connection: KafkaConnection, registry_url: str, samples_dir: Path
+) -> None:
+    from producers.hl7v2.client import MllpClient
+    from producers.hl7v2.server import ServerConfig
+
+    config = ServerConfig(port=0, max_frame_size=4096, idle_timeout_s=30.0, shutdown_timeout_s=10.0)
+    small = _with_control_id((samples_dir / "hl7v2" / "msfc__ADT04-251.hl7").read_bytes(), f"S{uuid.uuid4().hex[:8]}")
+    huge = small + b"\rNTE|1||" + b"x" * 20_000
+    with running_listener(kafka_connection, registry_url, build_map_events(), server_config=config) as running, \
+            MllpClient("127.0.0.1", running.port, timeout_s=30) as client:
+        assert read_ack(client.send(huge)).code == "AR"
+        assert read_ack(client.send(small)).code == "AA"
