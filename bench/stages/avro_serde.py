@@ -12,40 +12,20 @@ import json
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry import RegisteredSchema, Schema
 
 from bench._harness import Result, Stage, measure_rate, summarize
 from carebus.events import DOMAINS, event_schema, from_avro_dict, to_avro_dict
 from carebus.events.examples import example_event
 from carebus.ids import Subject
+from carebus.registry.in_process import InProcessRegistry
 from carebus.serde import AvroSerde
 
 STAGE = "avro_serde"
 EVENTS_PER_DOMAIN = 500
 
 
-class _LocalRegistry:
-    """Answers the serde's one registration call in-process: the registry is benchmarked elsewhere."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._schemas: dict[int, Schema] = {}
-
-    def register_schema(self, subject_name: str, schema: Schema, normalize_schemas: bool = False) -> int:
-        schema_id = self._ids.setdefault(schema.schema_str, len(self._ids) + 1)
-        self._schemas[schema_id] = schema
-        return schema_id
-
-    def lookup_schema(self, subject_name: str, schema: Schema, normalize_schemas: bool = False,
-                      deleted: bool = False) -> RegisteredSchema:
-        raise NotImplementedError
-
-    def get_schema(self, schema_id: int, subject_name: str | None = None, fmt: str | None = None) -> Schema:
-        return self._schemas[schema_id]
-
-
 def run(_bootstrap: str | None) -> list[Result]:
-    registry = _LocalRegistry()
+    registry = InProcessRegistry()
     serdes = {domain: AvroSerde(registry, Subject(f"canonical.{domain}.v1-value"), event_schema(domain))
               for domain in DOMAINS}
     parsed = {domain: fastavro.parse_schema(json.loads(json.dumps(event_schema(domain)))) for domain in DOMAINS}

@@ -39,10 +39,10 @@ import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench._harness import Result, Stage, summarize
-from bench.stages.avro_serde import _LocalRegistry
 from carebus.kafka.config import DURABLE_PRODUCER_CONFIG, KafkaConnection
 from carebus.kafka.group_commit import GroupCommitPublisher
 from carebus.publishing import KafkaEventPublisher
+from carebus.registry.in_process import InProcessRegistry
 from producers.batch.lab_results import COLUMNS
 from producers.batch.ledger import SqliteLedger
 from producers.batch.loader import BatchLoader
@@ -111,7 +111,7 @@ class _SerializeOnly:
     """An EventPublisher that serializes like KafkaEventPublisher and sends nothing."""
 
     def __init__(self) -> None:
-        self._publisher = KafkaEventPublisher(None, _LocalRegistry())  # type: ignore[arg-type]
+        self._publisher = KafkaEventPublisher(None, InProcessRegistry())  # type: ignore[arg-type]
 
     async def publish(self, events: Sequence[Any]) -> list[Any]:
         self._publisher.to_records(events)
@@ -139,7 +139,7 @@ def _load_once(csv_path: str, bootstrap: str | None, topic: str | None, work_dir
         transport = GroupCommitPublisher(KafkaConnection(bootstrap), transactional_id=f"bench-{uuid.uuid4().hex}")
         transport.start()
         target = topic
-        publisher = KafkaEventPublisher(transport, _LocalRegistry(), topic_for=lambda _domain: target)
+        publisher = KafkaEventPublisher(transport, InProcessRegistry(), topic_for=lambda _domain: target)
     try:
         loader = BatchLoader(publisher=publisher, dead_letters=_CountingDeadLetters(),
                              ledger=SqliteLedger(Path(work_dir) / f"ledger-{uuid.uuid4().hex}.sqlite3"),

@@ -17,7 +17,6 @@ from typing import Any
 import confluent_kafka
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
-from confluent_kafka.schema_registry import RegisteredSchema, Schema
 from typer.testing import CliRunner
 
 from carebus.errors import PublishError
@@ -35,6 +34,7 @@ from carebus.publishing import (
     KafkaDeadLetterPublisher,
     KafkaEventPublisher,
 )
+from carebus.registry.in_process import InProcessRegistry
 from carebus.serde import AvroSerde
 from carebus.topics import canonical_topic, deadletter_topic
 from producers.batch import BatchLoader, SqliteLedger, parse_detail
@@ -43,30 +43,10 @@ from producers.batch.patients import SYNTHEA_ID_SYSTEM
 from tests.unit.batch.fakes import lab_csv
 
 
-class FakeRegistry:
-    """The serde's registry calls, in process: one id per distinct schema."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._schemas: dict[int, Schema] = {}
-
-    def register_schema(self, subject_name: str, schema: Schema, normalize_schemas: bool = False) -> int:
-        schema_id = self._ids.setdefault(schema.schema_str, len(self._ids) + 1)
-        self._schemas[schema_id] = schema
-        return schema_id
-
-    def lookup_schema(self, subject_name: str, schema: Schema, normalize_schemas: bool = False,
-                      deleted: bool = False) -> RegisteredSchema:
-        raise NotImplementedError
-
-    def get_schema(self, schema_id: int, subject_name: str | None = None, fmt: str | None = None) -> Schema:
-        return self._schemas[schema_id]
-
-
 @dataclass
 class Bus:
     connection: KafkaConnection
-    registry: FakeRegistry
+    registry: InProcessRegistry
     topics: dict[str, str]
     publisher: KafkaEventPublisher
     dead_letters: KafkaDeadLetterPublisher
@@ -105,7 +85,7 @@ def _ensure_topic(connection: KafkaConnection, name: str, partitions: int) -> No
 def bus(kafka_connection: KafkaConnection, topic_factory: Callable[..., str], group_id: str) -> Iterator[Bus]:
     topics = {domain: topic_factory(f"batch-{domain}") for domain in ("patient", "result", "claim")}
     _ensure_topic(kafka_connection, deadletter_topic("batch"), 3)
-    registry = FakeRegistry()
+    registry = InProcessRegistry()
     transport = GroupCommitPublisher(kafka_connection, transactional_id=f"test-batch-{group_id}")
     transport.start()
     producer = DurableProducer(kafka_connection, client_id="test-batch-dlq")
@@ -211,11 +191,11 @@ def test_an_interrupted_load_resumes_without_duplicates(bus: Bus, tmp_path: Path
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kafka_bootstrap: str,
-        kafka_connection: KafkaConnection) -> Iterator[tuple[CliRunner, FakeRegistry]]:
+        kafka_connection: KafkaConnection) -> Iterator[tuple[CliRunner, InProcessRegistry]]:
     from carebus.cli import _context
     from carebus.cli import batch as batch_cli
 
-    registry = FakeRegistry()
+    registry = InProcessRegistry()
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("CAREBUS_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(batch_cli, "_registry", lambda: registry)
@@ -227,7 +207,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kafka_bootstrap: str,
     _context.settings.cache_clear()
 
 
-def test_cli_load_then_load_again_then_a_bad_file(cli: tuple[CliRunner, FakeRegistry], tmp_path: Path,
+def test_cli_load_then_load_again_then_a_bad_file(cli: tuple[CliRunner, InProcessRegistry], tmp_path: Path,
                                                   samples_dir: Path, group_id: str,
                                                   kafka_connection: KafkaConnection) -> None:
     from carebus.cli.main import app
@@ -269,7 +249,7 @@ def test_cli_load_then_load_again_then_a_bad_file(cli: tuple[CliRunner, FakeRegi
     assert serde.schema_id == 1  # the CLI registered the patient schema through the (fake) registry port
 
 
-def test_cli_watch_once_moves_files(cli: tuple[CliRunner, FakeRegistry], tmp_path: Path,
+def test_cli_watch_once_moves_files(cli: tuple[CliRunner, InProcessRegistry], tmp_path: Path,
                                     samples_dir: Path) -> None:
     from carebus.cli.main import app
 

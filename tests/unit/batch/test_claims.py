@@ -78,12 +78,12 @@ def test_money_is_decimal_and_the_total_adds_up_exactly() -> None:
 
 
 def test_four_decimal_places_survive_the_avro_round_trip() -> None:
-    from bench.stages.avro_serde import _LocalRegistry
     from carebus.events import from_avro_dict
     from carebus.ids import Subject
+    from carebus.registry.in_process import InProcessRegistry
 
     event = _event({"quantity": "2", "unit_charge": "0.0125", "line_charge": "0.0250"})
-    serde = AvroSerde(_LocalRegistry(), Subject("canonical.claim.v1-value"), parsed_event_schema("claim"))
+    serde = AvroSerde(InProcessRegistry(), Subject("canonical.claim.v1-value"), parsed_event_schema("claim"))
     back = from_avro_dict("claim", serde.deserialize(serde.serialize(to_avro_dict(event))))
     assert isinstance(back, ClaimEvent)
     assert back.payload.lines[0].unit_charge is not None
