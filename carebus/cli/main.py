@@ -12,6 +12,7 @@ import typer
 
 from carebus.cli import batch as batch_cli
 from carebus.cli import demo as demo_cli
+from carebus.cli import docs as docs_cli
 from carebus.cli import fhir as fhir_cli
 from carebus.cli import hl7 as hl7_cli
 from carebus.cli import kafka as kafka_cli
@@ -35,6 +36,7 @@ app.add_typer(batch_cli.app, name="batch")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(hl7_cli.app, name="hl7")
 app.add_typer(fhir_cli.app, name="fhir")
+app.add_typer(docs_cli.app, name="docs")
 app.command("demo")(demo_cli.demo)
 
 

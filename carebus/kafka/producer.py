@@ -167,7 +167,8 @@ class DurableProducer:
                 missing = sum(result is None for result in results)
                 raise PublishError(records[0].topic, f"{missing} of {len(records)} records unacknowledged "
                                                      f"after {timeout_s:.1f}s")
-            producer.poll(min(remaining, _POLL_INTERVAL_S))
+            # flush, not poll: the caller is waiting, so don't sit out linger.ms before sending.
+            producer.flush(min(remaining, _POLL_INTERVAL_S))
         if failures:
             topic, reason = failures[0]
             raise PublishError(topic, reason)
