@@ -5,9 +5,9 @@ would read `BROKER_URL`, `APP_DATADIR` and friends from `os.environ`; it gets an
 Defaults suit a 2-core machine and a small cluster: few partitions, in-memory tables, no web server.
 
 faust-streaming 0.15.3 + aiokafka 0.14.0 talk to Apache Kafka 4.1 without any change. What needs
-fixing is faust itself, in four places, none of them specific to Kafka 4.1. The fixes are
+fixing is faust itself, in five places, none of them specific to Kafka 4.1. The fixes are
 subclasses of faust's own classes, installed through faust's settings and `App` hooks (no global
-monkeypatching): fix 0 for every app, fixes 1-3 only with `processing_guarantee="exactly_once"`.
+monkeypatching): fix 0 for every app, fixes 1-4 only with `processing_guarantee="exactly_once"`.
 
 0. Restart with a non-empty table: when the changelog replay ends, `Recovery.on_recovery_completed`
    resumes the source partitions and only then awaits the seek to the committed offsets, while the
@@ -42,8 +42,22 @@ monkeypatching): fix 0 for every app, fixes 1-3 only with `processing_guarantee=
    Fix: a commit gate. Events pass the gate one by one (acked before they leave it); a commit
    closes the gate, waits until no event is in flight, then drains, computes offsets and commits.
    Upstream symptom: faust-streaming/faust#517 ("Duplicate messages despite exactly_once").
+4. A source topic written by transactions (any topic one exactly-once app writes and another stage
+   reads: carebus's identity and normalized topics) has offset gaps: every commit or abort marker
+   takes an offset no consumer ever sees. faust's gap bookkeeping gets these wrong. On a jump from
+   offset r to o it records the gap as r+1..o, *including o*, the record about to be processed, so
+   o counts as acked before it is handled; when o is then acked it is in the acked list twice, and
+   `_new_offset` (which commits the first run of consecutive offsets) stops at the duplicate. The
+   committed offset falls behind what was processed, while the transaction commits the output of
+   everything processed: after a crash that output is produced and committed again, a duplicate for
+   read_committed consumers (seen here: 30 to 400 duplicates per SIGKILL). Fix: commit one past the
+   highest acked offset and keep no gaps. That is exact because an agent (concurrency 1) handles a
+   partition's records in order, so every record below an acked one has been handled, and markers
+   need no handling. Upstream: faust-streaming/faust#606 (open), robinhood/faust#625, PR #707.
 
 Known limits, not fixed here:
+- Fix 4 assumes in-order handling per partition: agents with `concurrency` > 1 on an exactly-once app
+  would need faust's gap tracking back (and its bug fixed).
 - An exactly-once restart with a non-empty changelog spends at least 10 s in recovery: the
   changelog ends in a transaction marker that never arrives as a record, and faust's recovery
   only concludes "aborted/control records up to the highwater" after two 5 s idle timeouts
@@ -79,6 +93,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import HeadersArg
 from faust.types.enums import ProcessingGuarantee
 from faust.types.transports import TransportT
+from faust.types.tuples import TP, ack_lock
 
 from carebus.errors import ConfigError
 
@@ -257,6 +272,21 @@ class _EosTransactionManager(TransactionManager):
 
 
 class _EosConsumer(faust_aiokafka.Consumer):
+    def _new_offset(self, tp: TP) -> int | None:
+        """One past the highest acked offset of `tp`, or None when nothing new was acked (fix 4)."""
+        with ack_lock:
+            acked = self._acked[tp]
+            if not acked:
+                return None
+            offset = max(acked) + 1
+            acked.clear()
+            self._acked_index[tp].clear()
+            self._gap.pop(tp, None)
+            return offset
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Offset gaps (transaction markers, compaction) need no bookkeeping with fix 4."""
+
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         """Commit only between events, after the changelog buffer is drained (fixes 2 and 3)."""
         app: CarebusApp = self.app  # type: ignore[assignment]
@@ -337,6 +367,7 @@ def build_app(
     commit_every: int | None = None,
     session_timeout_s: float | None = None,
     consumer_auto_offset_reset: str = "earliest",
+    producer_linger_s: float | None = None,
 ) -> CarebusApp:
     """A faust App named `name`: also its consumer group and the prefix of its internal topics.
 
@@ -353,6 +384,8 @@ def build_app(
     - `web_port`: None disables faust's web server; a port serves it on 127.0.0.1.
     - `commit_interval_s` / `commit_every`: commit (and, with exactly-once, end the transaction)
       every so many seconds / after so many acked events.
+    - `producer_linger_s`: how long the producer waits to batch records into one request (faust's
+      default is 0: one produce request per record).
     - `session_timeout_s`: how long the group waits for a worker that died without leaving
       before it hands its partitions to another (faust's default is 60 s; the broker's
       `group.min.session.timeout.ms` floor is 6 s by default). Heartbeats go at a third of it.
@@ -377,6 +410,8 @@ def build_app(
     }
     if commit_every is not None:
         settings["broker_commit_every"] = commit_every
+    if producer_linger_s is not None:
+        settings["producer_linger"] = producer_linger_s
     if session_timeout_s is not None:
         settings["broker_session_timeout"] = session_timeout_s
         settings["broker_heartbeat_interval"] = min(3.0, session_timeout_s / 3)

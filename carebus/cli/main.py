@@ -11,11 +11,13 @@ import logging
 import typer
 
 from carebus.cli import batch as batch_cli
+from carebus.cli import catalog as catalog_cli
 from carebus.cli import demo as demo_cli
 from carebus.cli import docs as docs_cli
 from carebus.cli import fhir as fhir_cli
 from carebus.cli import hl7 as hl7_cli
 from carebus.cli import kafka as kafka_cli
+from carebus.cli import processors as processors_cli
 from carebus.cli import registry as registry_cli
 from carebus.cli import schemas as schemas_cli
 from carebus.cli import topics as topics_cli
@@ -37,6 +39,8 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(hl7_cli.app, name="hl7")
 app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(docs_cli.app, name="docs")
+app.add_typer(processors_cli.app, name="processors")
+app.add_typer(catalog_cli.app, name="catalog")
 app.command("demo")(demo_cli.demo)
 
 
