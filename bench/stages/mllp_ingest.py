@@ -4,6 +4,8 @@ Throughput: 8 connections, each sending its next message when the last one's ACK
 MLLP senders do. Latency: p50/p99 from a message's scheduled send time to its ACK (so a stall
 counts against us instead of silently lowering the offered load) at a fixed 500 messages/s.
 Baseline, same run, same messages: python-hl7's `hl7.parse` alone on one core.
+Per step, on one core and no broker: microseconds per message to parse, map, serialize (the
+records the publisher hands to Kafka) and build the ACK, each timed on the previous step's output.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import hl7
@@ -29,11 +32,14 @@ from carebus.kafka.producer import DurableProducer
 from carebus.publishing import KafkaDeadLetterPublisher, KafkaEventPublisher
 from carebus.registry.server import running_registry
 from carebus.topics import CATALOG
+from producers.hl7v2.ack import build_ack
 from producers.hl7v2.client import MllpClient, read_ack
 from producers.hl7v2.dedupe import ResendWindow
+from producers.hl7v2.errors import AckCode
 from producers.hl7v2.handler import HandlerConfig, MessageHandler
 from producers.hl7v2.listener import build_map_events
 from producers.hl7v2.metrics import Hl7Metrics
+from producers.hl7v2.parsing import parse_message
 from producers.hl7v2.runtime import serving_in_thread
 from producers.hl7v2.server import MllpServer, ServerConfig
 
@@ -44,6 +50,8 @@ OFFERED_RATE = 500
 LATENCY_SECONDS = 6.0
 RUNS = 3
 SEED = 20261125
+STEP_MESSAGES = 500
+STEPS = ("parse", "map", "serialize", "ack")
 
 _OBX = [("2345-7", "Glucose", "mg/dL", "70-99"), ("2160-0", "Creatinine", "mg/dL", "0.6-1.3"),
         ("2951-2", "Sodium", "mmol/L", "135-145"), ("2823-3", "Potassium", "mmol/L", "3.5-5.1"),
@@ -144,6 +152,37 @@ def _latencies(port: int, messages: list[bytes]) -> list[float]:
     return latencies
 
 
+class _FixedIdRegistry:
+    """The registry port for the per-step timing: every subject's schema has id 1 (no HTTP)."""
+
+    def register_schema(self, subject_name: str, schema: Any, normalize_schemas: bool = False) -> int:
+        return 1
+
+
+def _step_times(messages: list[bytes]) -> dict[str, float]:
+    """Microseconds per message of each step, each timed on fresh output of the step before it."""
+    map_events = build_map_events()
+    publisher = KafkaEventPublisher(None, _FixedIdRegistry(), topic_for=lambda domain: domain)  # type: ignore[arg-type]
+    received_at = datetime.now(UTC)
+    spent = dict.fromkeys(STEPS, 0.0)
+    clock = time.perf_counter
+    for message in messages:
+        started = clock()
+        parsed = parse_message(message)
+        parsed_at = clock()
+        events = map_events(parsed, received_at)
+        mapped_at = clock()
+        publisher.to_records(events)
+        serialized_at = clock()
+        build_ack(AckCode.AA, reply_to=parsed.header.reply_to, control_id="CB1-1", timestamp=received_at)
+        acked_at = clock()
+        spent["parse"] += parsed_at - started
+        spent["map"] += mapped_at - parsed_at
+        spent["serialize"] += serialized_at - mapped_at
+        spent["ack"] += acked_at - serialized_at
+    return {step: total / len(messages) * 1e6 for step, total in spent.items()}
+
+
 def run(bootstrap: str | None) -> list[Result]:
     if bootstrap is None:
         raise RuntimeError("mllp_ingest needs a broker")
@@ -156,6 +195,8 @@ def run(bootstrap: str | None) -> list[Result]:
     parse_sample = fresh(2000)
     parse_rates = measure_rate(lambda: [hl7.parse(m.decode()) for m in parse_sample] and len(parse_sample))
     parse_only = statistics.median(parse_rates)
+    _step_times(fresh(STEP_MESSAGES))  # warm-up
+    step_runs = [_step_times(fresh(STEP_MESSAGES)) for _ in range(RUNS)]
     with _listener(bootstrap) as port:
         _send_all(port, [fresh(50) for _ in range(CONNECTIONS)])  # warm-up: registration, JIT, connections
         rates = []
@@ -176,6 +217,8 @@ def run(bootstrap: str | None) -> list[Result]:
         summarize(STAGE, "parse_only_throughput", "msg/s", parse_rates, params={"parser": "hl7.parse"}),
         summarize(STAGE, "ack_latency_p50", "ms", p50s, params={"offered_rate": OFFERED_RATE}),
         summarize(STAGE, "ack_latency_p99", "ms", p99s, params={"offered_rate": OFFERED_RATE}),
+        *(summarize(STAGE, f"step_{step}", "us/msg", [times[step] for times in step_runs],
+                    params={"message": "ORU^R01 5 OBX", "cores": 1}) for step in STEPS),
     ]
 
 

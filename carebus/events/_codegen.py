@@ -9,12 +9,18 @@ hand. Run after changing a schema, and commit the result:
 Every record becomes a frozen `AvroRecord` with the same fields in the same order; a field whose
 Avro definition says `"phi": true` gets `repr=False`. The generator refuses what it cannot mirror
 faithfully (an undocumented field, an unsupported type) instead of emitting an approximate model.
+
+Each record also gets two writers, straight-line code over its fields instead of a walk of the
+schema per value: `_<record>_to_avro_dict` (what `model_dump` under `AVRO_CONTEXT` gives, for
+`to_avro_dict`) and `_write_<record>` (the Avro binary fastavro's `schemaless_writer` writes for that
+dict, for `to_avro_bytes`). Unit tests hold both to those references.
 """
 
 from __future__ import annotations
 
 import argparse
 import keyword
+import re
 import sys
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
@@ -212,6 +218,7 @@ class _Module:
         self.union_aliases: dict[tuple[str, ...], str] = {}
         self.union_names: dict[tuple[str, ...], str] = {}
         self.public: list[str] = []
+        self.constants: dict[str, str] = {}
 
     def name_unions(self) -> None:
         """Name each union of records after the first field, in file order, that holds it.
@@ -401,11 +408,199 @@ class _Module:
         self.blocks.append("\n".join(lines))
         self.public.append("Event")
 
+    # -- writers
+
+    def add_writers(self, records: Sequence[_Named]) -> None:
+        """Per record, its `to_avro_dict` converter and its Avro binary writer, then the two lookups."""
+        self.use("collections.abc", "Callable", "Mapping")
+        self.use("types", "MappingProxyType")
+        self.use("typing", "Any", "Final")
+        blocks = [_section("Avro writers (to_avro_dict and to_avro_bytes)")]
+        for signature, alias in sorted(self.union_aliases.items(), key=lambda item: item[1]):
+            blocks.append(self._union_dict_writer(alias, signature))
+        for record in records:
+            blocks.append(self._dict_writer(record))
+            blocks.append(self._binary_writer(record))
+        names = [(record.short_name, _snake(record.short_name)) for record in records]
+        blocks.append("\n".join([
+            "TO_AVRO_DICT: Final[Mapping[type[AvroRecord], Callable[[Any], dict[str, Any]]]] = MappingProxyType({",
+            *(f"{INDENT}{name}: _{snake}_to_avro_dict," for name, snake in names),
+            "})",
+            _docstring("Each record model's converter to the dict fastavro writes (see `to_avro_dict`).", ""),
+            "",
+            "AVRO_WRITERS: Final[Mapping[type[AvroRecord], Callable[[Any, bytearray], None]]] = MappingProxyType({",
+            *(f"{INDENT}{name}: _write_{snake}," for name, snake in names),
+            "})",
+            _docstring("Each record model's Avro binary writer, appending to a bytearray (see `to_avro_bytes`).", ""),
+        ]))
+        self.blocks.extend(blocks)
+
+    def _dict_writer(self, record: _Named) -> str:
+        lines = [f"def _{_snake(record.short_name)}_to_avro_dict(record: {record.short_name}) -> dict[str, Any]:",
+                 f"{INDENT}return {{"]
+        for avro_field in record.fields:
+            value = self._dict_value(avro_field.type, f"record.{avro_field.name}", record.fullname)
+            line = f'{INDENT * 2}"{avro_field.name}": {value},'
+            if len(line) > LINE_LENGTH:
+                line = f'{INDENT * 2}"{avro_field.name}": (\n{INDENT * 3}{value}\n{INDENT * 2}),'
+            lines.append(line)
+        lines.append(f"{INDENT}}}")
+        return "\n".join(lines)
+
+    def _dict_value(self, avro_type: Any, expr: str, where: str) -> str:
+        if isinstance(avro_type, list):
+            others = [branch for branch in avro_type if branch != "null"]
+            if len(others) > 1:
+                alias = self.union_aliases[self._union_signature(avro_type)]
+                return f"_{_snake(alias)}_to_avro_dict({expr})"
+            if self._is_record(others[0]):
+                return f"None if (value := {expr}) is None else {self._dict_value(others[0], 'value', where)}"
+            return expr
+        if self._is_record(avro_type):
+            return f"_{_snake(self.class_name(avro_type))}_to_avro_dict({expr})"
+        if isinstance(avro_type, dict) and avro_type["type"] == "array":
+            items = avro_type["items"]
+            if isinstance(items, list) or (isinstance(items, dict) and items["type"] == "array"):
+                raise InvalidSchemaError(f"{where}: no writer for an array of {items!r}")
+            if self._is_record(items):
+                return f"tuple([{self._dict_value(items, 'item', where)} for item in {expr}])"
+        return expr
+
+    def _union_signature(self, branches: list[Any]) -> tuple[str, ...]:
+        records = tuple(branch for branch in branches if branch != "null")
+        return (*records, "null") if "null" in branches else records
+
+    def _union_dict_writer(self, alias: str, signature: tuple[str, ...]) -> str:
+        records = [name for name in signature if name != "null"]
+        result = "tuple[str, dict[str, Any]]" + (" | None" if "null" in signature else "")
+        lines = [f"def _{_snake(alias)}_to_avro_dict(value: {alias}) -> {result}:"]
+        if "null" in signature:
+            lines += [f"{INDENT}if value is None:", f"{INDENT * 2}return None"]
+        for fullname in records:
+            name = self.class_name(fullname)
+            lines += [f"{INDENT}if isinstance(value, {name}):",
+                      f'{INDENT * 2}return "{fullname}", _{_snake(name)}_to_avro_dict(value)']
+        lines.append(f'{INDENT}raise ValueError("the value is of no branch of the union")')
+        return "\n".join(lines)
+
+    def _binary_writer(self, record: _Named) -> str:
+        lines = [f"def _write_{_snake(record.short_name)}(record: {record.short_name}, out: bytearray) -> None:"]
+        for avro_field in record.fields:
+            lines += self._write_value(avro_field.type, f"record.{avro_field.name}", INDENT, record.fullname,
+                                       in_union=False)
+        return "\n".join(lines)
+
+    def _write_value(self, avro_type: Any, expr: str, indent: str, where: str, *, in_union: bool) -> list[str]:
+        """Statements that append `expr`, of Avro type `avro_type`, to `out`."""
+        if isinstance(avro_type, list):
+            return self._write_union(avro_type, expr, indent, where)
+        if isinstance(avro_type, str) and avro_type not in PRIMITIVE_TYPES:
+            definition = self.named[avro_type]
+            if definition.kind == "record":
+                return [f"{indent}_write_{_snake(definition.short_name)}({expr}, out)"]
+            self.use("carebus.events._base", "write_enum")
+            return [f"{indent}write_enum({expr}, {self._enum_symbols(definition)}, out)"]
+        kind = avro_type if isinstance(avro_type, str) else avro_type["type"]
+        logical = None if isinstance(avro_type, str) else avro_type.get("logicalType")
+        if kind == "array":
+            items = avro_type["items"]
+            if isinstance(items, list) or (isinstance(items, dict) and items["type"] == "array"):
+                raise InvalidSchemaError(f"{where}: no writer for an array of {items!r}")
+            self.use("carebus.events._base", "write_long")
+            return [
+                f"{indent}if items := {expr}:",
+                f"{indent}{INDENT}write_long(len(items), out)",
+                f"{indent}{INDENT}for item in items:",
+                *self._write_value(items, "item", indent + INDENT * 2, where, in_union=False),
+                f"{indent}out.append(0)",
+            ]
+        writer = {
+            ("long", "timestamp-micros"): "write_timestamp_micros",
+            ("int", "date"): "write_date",
+            ("string", "uuid"): "write_uuid",
+        }.get((kind, logical))
+        if writer is not None:
+            self.use("carebus.events._base", writer)
+            return [f"{indent}{writer}({expr}, out)"]
+        if (kind, logical) == ("bytes", "decimal"):
+            self.use("carebus.events._base", "write_decimal")
+            return [f"{indent}write_decimal({expr}, {self._decimal_schema(avro_type)}, out)"]
+        if logical is not None:
+            raise InvalidSchemaError(f"{where}: no writer for logical type {logical!r}")
+        if kind in ("int", "long"):
+            self.use("carebus.events._base", "write_long")
+            if kind == "int" and in_union:
+                self.use("carebus.events._base", "check_union_int")
+                return [f"{indent}write_long(check_union_int({expr}), out)"]
+            return [f"{indent}write_long({expr}, out)"]
+        if kind in ("double", "float"):
+            # fastavro converts a record field's float itself; inside a union it packs the value as given.
+            writer = "write_double" if kind == "double" else "write_float"
+            self.use("carebus.events._base", writer)
+            return [f"{indent}{writer}({expr if in_union else f'float({expr})'}, out)"]
+        if kind == "boolean":
+            return [f"{indent}out.append(1 if {expr} else 0)"]
+        if kind == "string":
+            # Inline, as strings are most of an event: the length is one byte below 64 bytes of UTF-8.
+            self.use("carebus.events._base", "SHORT_LENGTHS", "write_long")
+            return [
+                f"{indent}data = {expr}.encode()",
+                f"{indent}if (size := len(data)) < 64:",
+                f"{indent}{INDENT}out += SHORT_LENGTHS[size]",
+                f"{indent}else:",
+                f"{indent}{INDENT}write_long(size, out)",
+                f"{indent}out += data",
+            ]
+        if kind == "bytes":
+            self.use("carebus.events._base", "write_bytes")
+            return [f"{indent}write_bytes({expr}, out)"]
+        raise InvalidSchemaError(f"{where}: no writer for type {avro_type!r}")
+
+    def _write_union(self, branches: list[Any], expr: str, indent: str, where: str) -> list[str]:
+        others = [(index, branch) for index, branch in enumerate(branches) if branch != "null"]
+        lines = [f"{indent}value = {expr}"]
+        keyword = "if"
+        if "null" in branches:
+            lines += [f"{indent}if value is None:", f"{indent}{INDENT}{_append_index(branches.index('null'))}"]
+            keyword = "elif" if len(others) > 1 else "else"
+        if len(others) == 1:
+            index, branch = others[0]
+            if keyword == "if":
+                raise InvalidSchemaError(f"{where}: a union of one type")
+            return [*lines, f"{indent}else:", f"{indent}{INDENT}{_append_index(index)}",
+                    *self._write_value(branch, "value", indent + INDENT, where, in_union=True)]
+        for index, branch in others:
+            if not self._is_record(branch):
+                raise InvalidSchemaError(f"{where}: a union may hold null and one type, or null and records only")
+            lines += [f"{indent}{keyword} isinstance(value, {self.class_name(branch)}):",
+                      f"{indent}{INDENT}{_append_index(index)}",
+                      *self._write_value(branch, "value", indent + INDENT, where, in_union=True)]
+            keyword = "elif"
+        return [*lines, f"{indent}else:", f'{indent}{INDENT}raise ValueError("the value is of no branch of the union")']
+
+    def _enum_symbols(self, enum: _Named) -> str:
+        constant = f"_{_snake(enum.short_name).upper()}_SYMBOLS"
+        if constant not in self.constants:
+            symbols = "".join(f'{INDENT}"{symbol}": {index},\n' for index, symbol in enumerate(enum.symbols))
+            self.constants[constant] = f"{constant}: Final[Mapping[str, int]] = MappingProxyType({{\n{symbols}}})"
+        return constant
+
+    def _decimal_schema(self, avro_type: Mapping[str, Any]) -> str:
+        precision, scale = avro_type["precision"], avro_type.get("scale", 0)
+        constant = f"_DECIMAL_{precision}_{scale}"
+        if constant not in self.constants:
+            self.constants[constant] = (f"{constant}: Final[Mapping[str, Any]] = MappingProxyType({{\n"
+                                        f'{INDENT}"type": "bytes", "logicalType": "decimal", '
+                                        f'"precision": {precision}, "scale": {scale},\n}})')
+        return constant
+
     # -- output
 
     def source(self) -> str:
         exported = ",\n".join(f'{INDENT}"{name}"' for name in sorted(self.public))
         head = f"{HEADER}\n{self._import_block()}\n\n__all__ = [\n{exported},\n]"
+        if self.constants:
+            head += "\n\n" + "\n".join(self.constants[name] for name in sorted(self.constants))
         return "\n\n\n".join(part.rstrip("\n") for part in [head, *self.blocks]) + "\n"
 
     def _import_block(self) -> str:
@@ -418,6 +613,20 @@ class _Module:
                 line = f"from {module} import (\n" + "".join(f"{INDENT}{name},\n" for name in names) + ")"
             sections[section].append(line)
         return "\n\n".join("\n".join(section) for section in sections if section)
+
+
+def _snake(name: str) -> str:
+    """`ObservationValue` -> `observation_value`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _append_index(index: int) -> str:
+    """The statement writing a union branch index (a zigzag varint; one byte below 64)."""
+    return f"out.append({index * 2})" if index < 64 else f"write_long({index}, out)"
+
+
+def _section(title: str) -> str:
+    return f"# {'-' * (LINE_LENGTH - len(title) - 3)} {title}"
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -475,6 +684,7 @@ def render(schema_dir: Path = SCHEMA_DIR) -> str:
             module.add_record(definition)
     records = [definition for definition in ordered if definition.kind == "record"]
     module.add_catalog([record for record in records if record.domain is not None], records)
+    module.add_writers(records)
     return module.source()
 
 

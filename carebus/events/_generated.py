@@ -2,21 +2,30 @@
 # Change the .avsc files and run the generator again; `--check` fails CI when this file is stale.
 """Pydantic models of the canonical event contracts, one per Avro record, generated from schemas/."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Annotated, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import BeforeValidator, Field, WrapSerializer, model_validator
 
 from carebus.events._base import (
     NAMED_RECORD,
+    SHORT_LENGTHS,
     UUID_STRING,
     AvroRecord,
     UtcDatetime,
+    check_union_int,
     select_union_branch,
     tag_union_branch,
+    write_date,
+    write_decimal,
+    write_double,
+    write_enum,
+    write_long,
+    write_timestamp_micros,
+    write_uuid,
 )
 from carebus.events._catalog import Domain, check_event_type
 from carebus.ids import CorrelationId, EnterpriseId, EventId, SourcePatientId
@@ -65,6 +74,15 @@ __all__ = [
     "StringValue",
     "Subject",
 ]
+
+_DATA_CLASSIFICATION_SYMBOLS: Final[Mapping[str, int]] = MappingProxyType({
+    "phi": 0,
+    "restricted": 1,
+    "deidentified": 2,
+})
+_DECIMAL_18_4: Final[Mapping[str, Any]] = MappingProxyType({
+    "type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 4,
+})
 
 
 class Period(AvroRecord):
@@ -1166,3 +1184,2652 @@ RECORD_MODELS: Final[Mapping[str, type[AvroRecord]]] = MappingProxyType({
     "carebus.canonical.ResultEvent": ResultEvent,
 })
 """Every record model by its Avro full name."""
+
+
+# -------------------------------------------------------------- Avro writers (to_avro_dict and to_avro_bytes)
+
+
+def _observation_value_to_avro_dict(value: ObservationValue) -> tuple[str, dict[str, Any]] | None:
+    if value is None:
+        return None
+    if isinstance(value, QuantityValue):
+        return "carebus.canonical.QuantityValue", _quantity_value_to_avro_dict(value)
+    if isinstance(value, CodedValue):
+        return "carebus.canonical.CodedValue", _coded_value_to_avro_dict(value)
+    if isinstance(value, StringValue):
+        return "carebus.canonical.StringValue", _string_value_to_avro_dict(value)
+    if isinstance(value, NumericRangeValue):
+        return "carebus.canonical.NumericRangeValue", _numeric_range_value_to_avro_dict(value)
+    if isinstance(value, DateTimeValue):
+        return "carebus.canonical.DateTimeValue", _date_time_value_to_avro_dict(value)
+    raise ValueError("the value is of no branch of the union")
+
+
+def _period_to_avro_dict(record: Period) -> dict[str, Any]:
+    return {
+        "start": record.start,
+        "end": record.end,
+    }
+
+
+def _write_period(record: Period, out: bytearray) -> None:
+    value = record.start
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.end
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+
+
+def _address_to_avro_dict(record: Address) -> dict[str, Any]:
+    return {
+        "use": record.use,
+        "type": record.type,
+        "text": record.text,
+        "lines": record.lines,
+        "city": record.city,
+        "district": record.district,
+        "state": record.state,
+        "postal_code": record.postal_code,
+        "country": record.country,
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+    }
+
+
+def _write_address(record: Address, out: bytearray) -> None:
+    value = record.use
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.lines:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+    value = record.city
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.district
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.state
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.postal_code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.country
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+
+
+def _coded_concept_to_avro_dict(record: CodedConcept) -> dict[str, Any]:
+    return {
+        "code": record.code,
+        "system": record.system,
+        "display": record.display,
+        "version": record.version,
+        "text": record.text,
+        "original_code": record.original_code,
+        "original_system": record.original_system,
+        "original_display": record.original_display,
+    }
+
+
+def _write_coded_concept(record: CodedConcept, out: bytearray) -> None:
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.display
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.version
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.original_code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.original_system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.original_display
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _contact_point_to_avro_dict(record: ContactPoint) -> dict[str, Any]:
+    return {
+        "system": record.system,
+        "value": record.value,
+        "use": record.use,
+        "rank": record.rank,
+    }
+
+
+def _write_contact_point(record: ContactPoint, out: bytearray) -> None:
+    value = record.system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    data = record.value.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    value = record.use
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.rank
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_long(check_union_int(value), out)
+
+
+def _diagnosis_to_avro_dict(record: Diagnosis) -> dict[str, Any]:
+    return {
+        "sequence": record.sequence,
+        "code": _coded_concept_to_avro_dict(record.code),
+        "type": record.type,
+        "recorded_at": record.recorded_at,
+    }
+
+
+def _write_diagnosis(record: Diagnosis, out: bytearray) -> None:
+    value = record.sequence
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_long(check_union_int(value), out)
+    _write_coded_concept(record.code, out)
+    value = record.type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.recorded_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+
+
+def _source_to_avro_dict(record: Source) -> dict[str, Any]:
+    return {
+        "system": record.system,
+        "facility": record.facility,
+        "protocol": record.protocol,
+        "original_message_id": record.original_message_id,
+        "message_type": record.message_type,
+    }
+
+
+def _write_source(record: Source, out: bytearray) -> None:
+    data = record.system.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    value = record.facility
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    data = record.protocol.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    value = record.original_message_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.message_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _identifier_to_avro_dict(record: Identifier) -> dict[str, Any]:
+    return {
+        "value": record.value,
+        "system": record.system,
+        "type_code": record.type_code,
+        "assigner": record.assigner,
+        "assigning_facility": record.assigning_facility,
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+    }
+
+
+def _write_identifier(record: Identifier, out: bytearray) -> None:
+    data = record.value.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    value = record.system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.type_code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.assigner
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.assigning_facility
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+
+
+def _subject_to_avro_dict(record: Subject) -> dict[str, Any]:
+    return {
+        "source_patient_id": record.source_patient_id,
+        "source_identifiers": tuple([_identifier_to_avro_dict(item) for item in record.source_identifiers]),
+        "enterprise_id": record.enterprise_id,
+    }
+
+
+def _write_subject(record: Subject, out: bytearray) -> None:
+    value = record.source_patient_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.source_identifiers:
+        write_long(len(items), out)
+        for item in items:
+            _write_identifier(item, out)
+    out.append(0)
+    value = record.enterprise_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _envelope_to_avro_dict(record: Envelope) -> dict[str, Any]:
+    return {
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "occurred_at": record.occurred_at,
+        "recorded_at": record.recorded_at,
+        "received_at": record.received_at,
+        "source": _source_to_avro_dict(record.source),
+        "correlation_id": record.correlation_id,
+        "causation_id": record.causation_id,
+        "subject": _subject_to_avro_dict(record.subject),
+        "data_classification": record.data_classification,
+        "schema_version": record.schema_version,
+    }
+
+
+def _write_envelope(record: Envelope, out: bytearray) -> None:
+    write_uuid(record.event_id, out)
+    data = record.event_type.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    write_timestamp_micros(record.occurred_at, out)
+    write_timestamp_micros(record.recorded_at, out)
+    value = record.received_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    _write_source(record.source, out)
+    data = record.correlation_id.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    value = record.causation_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_uuid(value, out)
+    _write_subject(record.subject, out)
+    write_enum(record.data_classification, _DATA_CLASSIFICATION_SYMBOLS, out)
+    data = record.schema_version.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+
+
+def _human_name_to_avro_dict(record: HumanName) -> dict[str, Any]:
+    return {
+        "use": record.use,
+        "text": record.text,
+        "family": record.family,
+        "given": record.given,
+        "prefixes": record.prefixes,
+        "suffixes": record.suffixes,
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+    }
+
+
+def _write_human_name(record: HumanName, out: bytearray) -> None:
+    value = record.use
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.family
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.given:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+    if items := record.prefixes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+    if items := record.suffixes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+
+
+def _location_to_avro_dict(record: Location) -> dict[str, Any]:
+    return {
+        "point_of_care": record.point_of_care,
+        "room": record.room,
+        "bed": record.bed,
+        "facility": record.facility,
+        "building": record.building,
+        "floor": record.floor,
+        "status": record.status,
+        "description": record.description,
+    }
+
+
+def _write_location(record: Location, out: bytearray) -> None:
+    value = record.point_of_care
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.room
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.bed
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.facility
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.building
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.floor
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.description
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _money_to_avro_dict(record: Money) -> dict[str, Any]:
+    return {
+        "amount": record.amount,
+        "currency": record.currency,
+    }
+
+
+def _write_money(record: Money, out: bytearray) -> None:
+    write_decimal(record.amount, _DECIMAL_18_4, out)
+    value = record.currency
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _organization_ref_to_avro_dict(record: OrganizationRef) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "id_system": record.id_system,
+        "name": record.name,
+    }
+
+
+def _write_organization_ref(record: OrganizationRef, out: bytearray) -> None:
+    value = record.id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.id_system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.name
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _practitioner_ref_to_avro_dict(record: PractitionerRef) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "id_system": record.id_system,
+        "id_type_code": record.id_type_code,
+        "name": None if (value := record.name) is None else _human_name_to_avro_dict(value),
+        "role": None if (value := record.role) is None else _coded_concept_to_avro_dict(value),
+    }
+
+
+def _write_practitioner_ref(record: PractitionerRef, out: bytearray) -> None:
+    value = record.id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.id_system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.id_type_code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.name
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_human_name(value, out)
+    value = record.role
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+
+
+def _quantity_to_avro_dict(record: Quantity) -> dict[str, Any]:
+    return {
+        "value": record.value,
+        "comparator": record.comparator,
+        "unit": record.unit,
+        "code": record.code,
+        "system": record.system,
+        "value_text": record.value_text,
+    }
+
+
+def _write_quantity(record: Quantity, out: bytearray) -> None:
+    write_double(float(record.value), out)
+    value = record.comparator
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.unit
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.system
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.value_text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _specimen_to_avro_dict(record: Specimen) -> dict[str, Any]:
+    return {
+        "identifier": None if (value := record.identifier) is None else _identifier_to_avro_dict(value),
+        "accession_identifier": (
+            None if (value := record.accession_identifier) is None else _identifier_to_avro_dict(value)
+        ),
+        "type": None if (value := record.type) is None else _coded_concept_to_avro_dict(value),
+        "source_site": None if (value := record.source_site) is None else _coded_concept_to_avro_dict(value),
+        "collected_at": record.collected_at,
+        "collection_end": record.collection_end,
+        "received_at": record.received_at,
+    }
+
+
+def _write_specimen(record: Specimen, out: bytearray) -> None:
+    value = record.identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.accession_identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.source_site
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.collected_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.collection_end
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.received_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+
+
+def _coverage_to_avro_dict(record: Coverage) -> dict[str, Any]:
+    return {
+        "sequence": record.sequence,
+        "payer": None if (value := record.payer) is None else _organization_ref_to_avro_dict(value),
+        "plan": None if (value := record.plan) is None else _coded_concept_to_avro_dict(value),
+        "plan_type": None if (value := record.plan_type) is None else _coded_concept_to_avro_dict(value),
+        "member_id": None if (value := record.member_id) is None else _identifier_to_avro_dict(value),
+        "group_number": record.group_number,
+        "subscriber_relationship": (
+            None if (value := record.subscriber_relationship) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+    }
+
+
+def _write_coverage(record: Coverage, out: bytearray) -> None:
+    value = record.sequence
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_long(check_union_int(value), out)
+    value = record.payer
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    value = record.plan
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.plan_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.member_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.group_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.subscriber_relationship
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+
+
+def _claim_line_to_avro_dict(record: ClaimLine) -> dict[str, Any]:
+    return {
+        "sequence": record.sequence,
+        "transaction_identifier": (
+            None if (value := record.transaction_identifier) is None else _identifier_to_avro_dict(value)
+        ),
+        "transaction_type": record.transaction_type,
+        "procedure_code": (
+            None if (value := record.procedure_code) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "modifiers": tuple([_coded_concept_to_avro_dict(item) for item in record.modifiers]),
+        "quantity": None if (value := record.quantity) is None else _quantity_to_avro_dict(value),
+        "unit_charge": None if (value := record.unit_charge) is None else _money_to_avro_dict(value),
+        "total_charge": None if (value := record.total_charge) is None else _money_to_avro_dict(value),
+        "service_date": record.service_date,
+        "posted_at": record.posted_at,
+        "department": None if (value := record.department) is None else _coded_concept_to_avro_dict(value),
+        "performing_provider": (
+            None if (value := record.performing_provider) is None else _practitioner_ref_to_avro_dict(value)
+        ),
+        "ordering_provider": (
+            None if (value := record.ordering_provider) is None else _practitioner_ref_to_avro_dict(value)
+        ),
+        "diagnosis_codes": tuple([_coded_concept_to_avro_dict(item) for item in record.diagnosis_codes]),
+    }
+
+
+def _write_claim_line(record: ClaimLine, out: bytearray) -> None:
+    write_long(record.sequence, out)
+    value = record.transaction_identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.transaction_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.procedure_code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.modifiers:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    value = record.quantity
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_quantity(value, out)
+    value = record.unit_charge
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_money(value, out)
+    value = record.total_charge
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_money(value, out)
+    value = record.service_date
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_date(value, out)
+    value = record.posted_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.department
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.performing_provider
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.ordering_provider
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    if items := record.diagnosis_codes:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+
+
+def _claim_to_avro_dict(record: Claim) -> dict[str, Any]:
+    return {
+        "claim_identifier": (
+            None if (value := record.claim_identifier) is None else _identifier_to_avro_dict(value)
+        ),
+        "account_number": (
+            None if (value := record.account_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "visit_number": None if (value := record.visit_number) is None else _identifier_to_avro_dict(value),
+        "status": record.status,
+        "claim_type": None if (value := record.claim_type) is None else _coded_concept_to_avro_dict(value),
+        "created_at": record.created_at,
+        "provider": None if (value := record.provider) is None else _organization_ref_to_avro_dict(value),
+        "payer": None if (value := record.payer) is None else _organization_ref_to_avro_dict(value),
+        "coverages": tuple([_coverage_to_avro_dict(item) for item in record.coverages]),
+        "diagnoses": tuple([_diagnosis_to_avro_dict(item) for item in record.diagnoses]),
+        "lines": tuple([_claim_line_to_avro_dict(item) for item in record.lines]),
+        "total": None if (value := record.total) is None else _money_to_avro_dict(value),
+        "currency": record.currency,
+    }
+
+
+def _write_claim(record: Claim, out: bytearray) -> None:
+    value = record.claim_identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.account_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.visit_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.claim_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.created_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.provider
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    value = record.payer
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    if items := record.coverages:
+        write_long(len(items), out)
+        for item in items:
+            _write_coverage(item, out)
+    out.append(0)
+    if items := record.diagnoses:
+        write_long(len(items), out)
+        for item in items:
+            _write_diagnosis(item, out)
+    out.append(0)
+    if items := record.lines:
+        write_long(len(items), out)
+        for item in items:
+            _write_claim_line(item, out)
+    out.append(0)
+    value = record.total
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_money(value, out)
+    value = record.currency
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _coded_value_to_avro_dict(record: CodedValue) -> dict[str, Any]:
+    return {
+        "concept": _coded_concept_to_avro_dict(record.concept),
+    }
+
+
+def _write_coded_value(record: CodedValue, out: bytearray) -> None:
+    _write_coded_concept(record.concept, out)
+
+
+def _date_time_value_to_avro_dict(record: DateTimeValue) -> dict[str, Any]:
+    return {
+        "value": record.value,
+        "text": record.text,
+    }
+
+
+def _write_date_time_value(record: DateTimeValue, out: bytearray) -> None:
+    write_timestamp_micros(record.value, out)
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _encounter_to_avro_dict(record: Encounter) -> dict[str, Any]:
+    return {
+        "visit_number": None if (value := record.visit_number) is None else _identifier_to_avro_dict(value),
+        "identifiers": tuple([_identifier_to_avro_dict(item) for item in record.identifiers]),
+        "account_number": (
+            None if (value := record.account_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "status": record.status,
+        "encounter_class": (
+            None if (value := record.encounter_class) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "patient_type": (
+            None if (value := record.patient_type) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "admission_type": (
+            None if (value := record.admission_type) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "hospital_service": (
+            None if (value := record.hospital_service) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+        "location": None if (value := record.location) is None else _location_to_avro_dict(value),
+        "prior_location": None if (value := record.prior_location) is None else _location_to_avro_dict(value),
+        "attending": None if (value := record.attending) is None else _practitioner_ref_to_avro_dict(value),
+        "admitting": None if (value := record.admitting) is None else _practitioner_ref_to_avro_dict(value),
+        "referring": None if (value := record.referring) is None else _practitioner_ref_to_avro_dict(value),
+        "consulting": tuple([_practitioner_ref_to_avro_dict(item) for item in record.consulting]),
+        "admit_source": (
+            None if (value := record.admit_source) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "discharge_disposition": (
+            None if (value := record.discharge_disposition) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "reason_codes": tuple([_coded_concept_to_avro_dict(item) for item in record.reason_codes]),
+        "diagnoses": tuple([_diagnosis_to_avro_dict(item) for item in record.diagnoses]),
+        "facility": None if (value := record.facility) is None else _organization_ref_to_avro_dict(value),
+    }
+
+
+def _write_encounter(record: Encounter, out: bytearray) -> None:
+    value = record.visit_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    if items := record.identifiers:
+        write_long(len(items), out)
+        for item in items:
+            _write_identifier(item, out)
+    out.append(0)
+    value = record.account_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.encounter_class
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.patient_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.admission_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.hospital_service
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+    value = record.location
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_location(value, out)
+    value = record.prior_location
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_location(value, out)
+    value = record.attending
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.admitting
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.referring
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    if items := record.consulting:
+        write_long(len(items), out)
+        for item in items:
+            _write_practitioner_ref(item, out)
+    out.append(0)
+    value = record.admit_source
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.discharge_disposition
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.reason_codes:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    if items := record.diagnoses:
+        write_long(len(items), out)
+        for item in items:
+            _write_diagnosis(item, out)
+    out.append(0)
+    value = record.facility
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+
+
+def _numeric_range_value_to_avro_dict(record: NumericRangeValue) -> dict[str, Any]:
+    return {
+        "comparator": record.comparator,
+        "low": record.low,
+        "separator": record.separator,
+        "high": record.high,
+        "text": record.text,
+    }
+
+
+def _write_numeric_range_value(record: NumericRangeValue, out: bytearray) -> None:
+    value = record.comparator
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.low
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_double(value, out)
+    value = record.separator
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.high
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_double(value, out)
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+
+
+def _quantity_value_to_avro_dict(record: QuantityValue) -> dict[str, Any]:
+    return {
+        "quantity": _quantity_to_avro_dict(record.quantity),
+    }
+
+
+def _write_quantity_value(record: QuantityValue, out: bytearray) -> None:
+    _write_quantity(record.quantity, out)
+
+
+def _string_value_to_avro_dict(record: StringValue) -> dict[str, Any]:
+    return {
+        "value": record.value,
+    }
+
+
+def _write_string_value(record: StringValue, out: bytearray) -> None:
+    data = record.value.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+
+
+def _reference_range_to_avro_dict(record: ReferenceRange) -> dict[str, Any]:
+    return {
+        "text": record.text,
+        "low": record.low,
+        "high": record.high,
+    }
+
+
+def _write_reference_range(record: ReferenceRange, out: bytearray) -> None:
+    value = record.text
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.low
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_double(value, out)
+    value = record.high
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_double(value, out)
+
+
+def _observation_component_to_avro_dict(record: ObservationComponent) -> dict[str, Any]:
+    return {
+        "code": None if (value := record.code) is None else _coded_concept_to_avro_dict(value),
+        "value": _observation_value_to_avro_dict(record.value),
+        "units": None if (value := record.units) is None else _coded_concept_to_avro_dict(value),
+        "reference_range": (
+            None if (value := record.reference_range) is None else _reference_range_to_avro_dict(value)
+        ),
+        "interpretations": tuple([_coded_concept_to_avro_dict(item) for item in record.interpretations]),
+    }
+
+
+def _write_observation_component(record: ObservationComponent, out: bytearray) -> None:
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.value
+    if value is None:
+        out.append(0)
+    elif isinstance(value, QuantityValue):
+        out.append(2)
+        _write_quantity_value(value, out)
+    elif isinstance(value, CodedValue):
+        out.append(4)
+        _write_coded_value(value, out)
+    elif isinstance(value, StringValue):
+        out.append(6)
+        _write_string_value(value, out)
+    elif isinstance(value, NumericRangeValue):
+        out.append(8)
+        _write_numeric_range_value(value, out)
+    elif isinstance(value, DateTimeValue):
+        out.append(10)
+        _write_date_time_value(value, out)
+    else:
+        raise ValueError("the value is of no branch of the union")
+    value = record.units
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.reference_range
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_reference_range(value, out)
+    if items := record.interpretations:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+
+
+def _observation_to_avro_dict(record: Observation) -> dict[str, Any]:
+    return {
+        "set_id": record.set_id,
+        "sub_id": record.sub_id,
+        "identifier": None if (value := record.identifier) is None else _identifier_to_avro_dict(value),
+        "code": None if (value := record.code) is None else _coded_concept_to_avro_dict(value),
+        "value_type": record.value_type,
+        "value": _observation_value_to_avro_dict(record.value),
+        "units": None if (value := record.units) is None else _coded_concept_to_avro_dict(value),
+        "reference_range": (
+            None if (value := record.reference_range) is None else _reference_range_to_avro_dict(value)
+        ),
+        "interpretations": tuple([_coded_concept_to_avro_dict(item) for item in record.interpretations]),
+        "abnormal_flags": record.abnormal_flags,
+        "critical": record.critical,
+        "status": record.status,
+        "status_original": record.status_original,
+        "observed_at": record.observed_at,
+        "analyzed_at": record.analyzed_at,
+        "performer": None if (value := record.performer) is None else _practitioner_ref_to_avro_dict(value),
+        "performing_organization": (
+            None if (value := record.performing_organization) is None else _organization_ref_to_avro_dict(value)
+        ),
+        "method": None if (value := record.method) is None else _coded_concept_to_avro_dict(value),
+        "components": tuple([_observation_component_to_avro_dict(item) for item in record.components]),
+        "notes": record.notes,
+    }
+
+
+def _write_observation(record: Observation, out: bytearray) -> None:
+    value = record.set_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_long(check_union_int(value), out)
+    value = record.sub_id
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.value_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.value
+    if value is None:
+        out.append(0)
+    elif isinstance(value, QuantityValue):
+        out.append(2)
+        _write_quantity_value(value, out)
+    elif isinstance(value, CodedValue):
+        out.append(4)
+        _write_coded_value(value, out)
+    elif isinstance(value, StringValue):
+        out.append(6)
+        _write_string_value(value, out)
+    elif isinstance(value, NumericRangeValue):
+        out.append(8)
+        _write_numeric_range_value(value, out)
+    elif isinstance(value, DateTimeValue):
+        out.append(10)
+        _write_date_time_value(value, out)
+    else:
+        raise ValueError("the value is of no branch of the union")
+    value = record.units
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.reference_range
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_reference_range(value, out)
+    if items := record.interpretations:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    if items := record.abnormal_flags:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+    out.append(1 if record.critical else 0)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status_original
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.observed_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.analyzed_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.performer
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.performing_organization
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    value = record.method
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.components:
+        write_long(len(items), out)
+        for item in items:
+            _write_observation_component(item, out)
+    out.append(0)
+    if items := record.notes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+
+
+def _order_to_avro_dict(record: Order) -> dict[str, Any]:
+    return {
+        "placer_order_number": (
+            None if (value := record.placer_order_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "filler_order_number": (
+            None if (value := record.filler_order_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "placer_group_number": (
+            None if (value := record.placer_group_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "code": None if (value := record.code) is None else _coded_concept_to_avro_dict(value),
+        "category": tuple([_coded_concept_to_avro_dict(item) for item in record.category]),
+        "status": record.status,
+        "status_original": record.status_original,
+        "order_control": record.order_control,
+        "status_reason": (
+            None if (value := record.status_reason) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "intent": record.intent,
+        "priority": record.priority,
+        "ordered_at": record.ordered_at,
+        "requested_period": (
+            None if (value := record.requested_period) is None else _period_to_avro_dict(value)
+        ),
+        "requester": None if (value := record.requester) is None else _practitioner_ref_to_avro_dict(value),
+        "ordering_facility": (
+            None if (value := record.ordering_facility) is None else _organization_ref_to_avro_dict(value)
+        ),
+        "reason_codes": tuple([_coded_concept_to_avro_dict(item) for item in record.reason_codes]),
+        "specimens": tuple([_specimen_to_avro_dict(item) for item in record.specimens]),
+        "notes": record.notes,
+    }
+
+
+def _write_order(record: Order, out: bytearray) -> None:
+    value = record.placer_order_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.filler_order_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.placer_group_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.category:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status_original
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.order_control
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status_reason
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.intent
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.priority
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.ordered_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.requested_period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+    value = record.requester
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.ordering_facility
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    if items := record.reason_codes:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    if items := record.specimens:
+        write_long(len(items), out)
+        for item in items:
+            _write_specimen(item, out)
+    out.append(0)
+    if items := record.notes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+
+
+def _patient_link_to_avro_dict(record: PatientLink) -> dict[str, Any]:
+    return {
+        "type": record.type,
+        "identifier": _identifier_to_avro_dict(record.identifier),
+    }
+
+
+def _write_patient_link(record: PatientLink, out: bytearray) -> None:
+    data = record.type.encode()
+    if (size := len(data)) < 64:
+        out += SHORT_LENGTHS[size]
+    else:
+        write_long(size, out)
+    out += data
+    _write_identifier(record.identifier, out)
+
+
+def _patient_to_avro_dict(record: Patient) -> dict[str, Any]:
+    return {
+        "identifiers": tuple([_identifier_to_avro_dict(item) for item in record.identifiers]),
+        "active": record.active,
+        "names": tuple([_human_name_to_avro_dict(item) for item in record.names]),
+        "birth_date": record.birth_date,
+        "birth_time": record.birth_time,
+        "administrative_sex": record.administrative_sex,
+        "addresses": tuple([_address_to_avro_dict(item) for item in record.addresses]),
+        "telecom": tuple([_contact_point_to_avro_dict(item) for item in record.telecom]),
+        "deceased": record.deceased,
+        "deceased_at": record.deceased_at,
+        "marital_status": (
+            None if (value := record.marital_status) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "language": None if (value := record.language) is None else _coded_concept_to_avro_dict(value),
+        "races": tuple([_coded_concept_to_avro_dict(item) for item in record.races]),
+        "ethnicities": tuple([_coded_concept_to_avro_dict(item) for item in record.ethnicities]),
+        "religion": None if (value := record.religion) is None else _coded_concept_to_avro_dict(value),
+        "multiple_birth": record.multiple_birth,
+        "birth_order": record.birth_order,
+        "links": tuple([_patient_link_to_avro_dict(item) for item in record.links]),
+    }
+
+
+def _write_patient(record: Patient, out: bytearray) -> None:
+    if items := record.identifiers:
+        write_long(len(items), out)
+        for item in items:
+            _write_identifier(item, out)
+    out.append(0)
+    value = record.active
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        out.append(1 if value else 0)
+    if items := record.names:
+        write_long(len(items), out)
+        for item in items:
+            _write_human_name(item, out)
+    out.append(0)
+    value = record.birth_date
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_date(value, out)
+    value = record.birth_time
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.administrative_sex
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.addresses:
+        write_long(len(items), out)
+        for item in items:
+            _write_address(item, out)
+    out.append(0)
+    if items := record.telecom:
+        write_long(len(items), out)
+        for item in items:
+            _write_contact_point(item, out)
+    out.append(0)
+    value = record.deceased
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        out.append(1 if value else 0)
+    value = record.deceased_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.marital_status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.language
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.races:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    if items := record.ethnicities:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    value = record.religion
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.multiple_birth
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        out.append(1 if value else 0)
+    value = record.birth_order
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_long(check_union_int(value), out)
+    if items := record.links:
+        write_long(len(items), out)
+        for item in items:
+            _write_patient_link(item, out)
+    out.append(0)
+
+
+def _referral_to_avro_dict(record: Referral) -> dict[str, Any]:
+    return {
+        "referral_identifier": (
+            None if (value := record.referral_identifier) is None else _identifier_to_avro_dict(value)
+        ),
+        "identifiers": tuple([_identifier_to_avro_dict(item) for item in record.identifiers]),
+        "status": record.status,
+        "status_original": record.status_original,
+        "priority": record.priority,
+        "referral_type": (
+            None if (value := record.referral_type) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "category": None if (value := record.category) is None else _coded_concept_to_avro_dict(value),
+        "reason_codes": tuple([_coded_concept_to_avro_dict(item) for item in record.reason_codes]),
+        "requested_service": (
+            None if (value := record.requested_service) is None else _coded_concept_to_avro_dict(value)
+        ),
+        "requester": None if (value := record.requester) is None else _practitioner_ref_to_avro_dict(value),
+        "requester_organization": (
+            None if (value := record.requester_organization) is None else _organization_ref_to_avro_dict(value)
+        ),
+        "recipient": None if (value := record.recipient) is None else _practitioner_ref_to_avro_dict(value),
+        "recipient_organization": (
+            None if (value := record.recipient_organization) is None else _organization_ref_to_avro_dict(value)
+        ),
+        "period": None if (value := record.period) is None else _period_to_avro_dict(value),
+        "authored_at": record.authored_at,
+        "diagnoses": tuple([_diagnosis_to_avro_dict(item) for item in record.diagnoses]),
+        "notes": record.notes,
+    }
+
+
+def _write_referral(record: Referral, out: bytearray) -> None:
+    value = record.referral_identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    if items := record.identifiers:
+        write_long(len(items), out)
+        for item in items:
+            _write_identifier(item, out)
+    out.append(0)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status_original
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.priority
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.referral_type
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.category
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    if items := record.reason_codes:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    value = record.requested_service
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.requester
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.requester_organization
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    value = record.recipient
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.recipient_organization
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    value = record.period
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_period(value, out)
+    value = record.authored_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    if items := record.diagnoses:
+        write_long(len(items), out)
+        for item in items:
+            _write_diagnosis(item, out)
+    out.append(0)
+    if items := record.notes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+
+
+def _result_to_avro_dict(record: Result) -> dict[str, Any]:
+    return {
+        "report_identifier": (
+            None if (value := record.report_identifier) is None else _identifier_to_avro_dict(value)
+        ),
+        "placer_order_number": (
+            None if (value := record.placer_order_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "filler_order_number": (
+            None if (value := record.filler_order_number) is None else _identifier_to_avro_dict(value)
+        ),
+        "code": None if (value := record.code) is None else _coded_concept_to_avro_dict(value),
+        "status": record.status,
+        "status_original": record.status_original,
+        "category": tuple([_coded_concept_to_avro_dict(item) for item in record.category]),
+        "effective_at": record.effective_at,
+        "effective_end": record.effective_end,
+        "issued_at": record.issued_at,
+        "performer": None if (value := record.performer) is None else _practitioner_ref_to_avro_dict(value),
+        "interpreter": (
+            None if (value := record.interpreter) is None else _practitioner_ref_to_avro_dict(value)
+        ),
+        "performing_organization": (
+            None if (value := record.performing_organization) is None else _organization_ref_to_avro_dict(value)
+        ),
+        "observations": tuple([_observation_to_avro_dict(item) for item in record.observations]),
+        "specimens": tuple([_specimen_to_avro_dict(item) for item in record.specimens]),
+        "conclusion": record.conclusion,
+        "notes": record.notes,
+    }
+
+
+def _write_result(record: Result, out: bytearray) -> None:
+    value = record.report_identifier
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.placer_order_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.filler_order_number
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_identifier(value, out)
+    value = record.code
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_coded_concept(value, out)
+    value = record.status
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    value = record.status_original
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.category:
+        write_long(len(items), out)
+        for item in items:
+            _write_coded_concept(item, out)
+    out.append(0)
+    value = record.effective_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.effective_end
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.issued_at
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        write_timestamp_micros(value, out)
+    value = record.performer
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.interpreter
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_practitioner_ref(value, out)
+    value = record.performing_organization
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        _write_organization_ref(value, out)
+    if items := record.observations:
+        write_long(len(items), out)
+        for item in items:
+            _write_observation(item, out)
+    out.append(0)
+    if items := record.specimens:
+        write_long(len(items), out)
+        for item in items:
+            _write_specimen(item, out)
+    out.append(0)
+    value = record.conclusion
+    if value is None:
+        out.append(0)
+    else:
+        out.append(2)
+        data = value.encode()
+        if (size := len(data)) < 64:
+            out += SHORT_LENGTHS[size]
+        else:
+            write_long(size, out)
+        out += data
+    if items := record.notes:
+        write_long(len(items), out)
+        for item in items:
+            data = item.encode()
+            if (size := len(data)) < 64:
+                out += SHORT_LENGTHS[size]
+            else:
+                write_long(size, out)
+            out += data
+    out.append(0)
+
+
+def _claim_event_to_avro_dict(record: ClaimEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _claim_to_avro_dict(record.payload),
+    }
+
+
+def _write_claim_event(record: ClaimEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_claim(record.payload, out)
+
+
+def _encounter_event_to_avro_dict(record: EncounterEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _encounter_to_avro_dict(record.payload),
+    }
+
+
+def _write_encounter_event(record: EncounterEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_encounter(record.payload, out)
+
+
+def _order_event_to_avro_dict(record: OrderEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _order_to_avro_dict(record.payload),
+    }
+
+
+def _write_order_event(record: OrderEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_order(record.payload, out)
+
+
+def _patient_event_to_avro_dict(record: PatientEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _patient_to_avro_dict(record.payload),
+    }
+
+
+def _write_patient_event(record: PatientEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_patient(record.payload, out)
+
+
+def _referral_event_to_avro_dict(record: ReferralEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _referral_to_avro_dict(record.payload),
+    }
+
+
+def _write_referral_event(record: ReferralEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_referral(record.payload, out)
+
+
+def _result_event_to_avro_dict(record: ResultEvent) -> dict[str, Any]:
+    return {
+        "envelope": _envelope_to_avro_dict(record.envelope),
+        "payload": _result_to_avro_dict(record.payload),
+    }
+
+
+def _write_result_event(record: ResultEvent, out: bytearray) -> None:
+    _write_envelope(record.envelope, out)
+    _write_result(record.payload, out)
+
+
+TO_AVRO_DICT: Final[Mapping[type[AvroRecord], Callable[[Any], dict[str, Any]]]] = MappingProxyType({
+    Period: _period_to_avro_dict,
+    Address: _address_to_avro_dict,
+    CodedConcept: _coded_concept_to_avro_dict,
+    ContactPoint: _contact_point_to_avro_dict,
+    Diagnosis: _diagnosis_to_avro_dict,
+    Source: _source_to_avro_dict,
+    Identifier: _identifier_to_avro_dict,
+    Subject: _subject_to_avro_dict,
+    Envelope: _envelope_to_avro_dict,
+    HumanName: _human_name_to_avro_dict,
+    Location: _location_to_avro_dict,
+    Money: _money_to_avro_dict,
+    OrganizationRef: _organization_ref_to_avro_dict,
+    PractitionerRef: _practitioner_ref_to_avro_dict,
+    Quantity: _quantity_to_avro_dict,
+    Specimen: _specimen_to_avro_dict,
+    Coverage: _coverage_to_avro_dict,
+    ClaimLine: _claim_line_to_avro_dict,
+    Claim: _claim_to_avro_dict,
+    CodedValue: _coded_value_to_avro_dict,
+    DateTimeValue: _date_time_value_to_avro_dict,
+    Encounter: _encounter_to_avro_dict,
+    NumericRangeValue: _numeric_range_value_to_avro_dict,
+    QuantityValue: _quantity_value_to_avro_dict,
+    StringValue: _string_value_to_avro_dict,
+    ReferenceRange: _reference_range_to_avro_dict,
+    ObservationComponent: _observation_component_to_avro_dict,
+    Observation: _observation_to_avro_dict,
+    Order: _order_to_avro_dict,
+    PatientLink: _patient_link_to_avro_dict,
+    Patient: _patient_to_avro_dict,
+    Referral: _referral_to_avro_dict,
+    Result: _result_to_avro_dict,
+    ClaimEvent: _claim_event_to_avro_dict,
+    EncounterEvent: _encounter_event_to_avro_dict,
+    OrderEvent: _order_event_to_avro_dict,
+    PatientEvent: _patient_event_to_avro_dict,
+    ReferralEvent: _referral_event_to_avro_dict,
+    ResultEvent: _result_event_to_avro_dict,
+})
+"""Each record model's converter to the dict fastavro writes (see `to_avro_dict`)."""
+
+AVRO_WRITERS: Final[Mapping[type[AvroRecord], Callable[[Any, bytearray], None]]] = MappingProxyType({
+    Period: _write_period,
+    Address: _write_address,
+    CodedConcept: _write_coded_concept,
+    ContactPoint: _write_contact_point,
+    Diagnosis: _write_diagnosis,
+    Source: _write_source,
+    Identifier: _write_identifier,
+    Subject: _write_subject,
+    Envelope: _write_envelope,
+    HumanName: _write_human_name,
+    Location: _write_location,
+    Money: _write_money,
+    OrganizationRef: _write_organization_ref,
+    PractitionerRef: _write_practitioner_ref,
+    Quantity: _write_quantity,
+    Specimen: _write_specimen,
+    Coverage: _write_coverage,
+    ClaimLine: _write_claim_line,
+    Claim: _write_claim,
+    CodedValue: _write_coded_value,
+    DateTimeValue: _write_date_time_value,
+    Encounter: _write_encounter,
+    NumericRangeValue: _write_numeric_range_value,
+    QuantityValue: _write_quantity_value,
+    StringValue: _write_string_value,
+    ReferenceRange: _write_reference_range,
+    ObservationComponent: _write_observation_component,
+    Observation: _write_observation,
+    Order: _write_order,
+    PatientLink: _write_patient_link,
+    Patient: _write_patient,
+    Referral: _write_referral,
+    Result: _write_result,
+    ClaimEvent: _write_claim_event,
+    EncounterEvent: _write_encounter_event,
+    OrderEvent: _write_order_event,
+    PatientEvent: _write_patient_event,
+    ReferralEvent: _write_referral_event,
+    ResultEvent: _write_result_event,
+})
+"""Each record model's Avro binary writer, appending to a bytearray (see `to_avro_bytes`)."""

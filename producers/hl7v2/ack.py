@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from producers.hl7v2.errors import AckCode, ErrorCode, ErrorDetail, ErrorLocation, Hl7Error
@@ -129,6 +130,7 @@ def _eld(detail: ErrorDetail, enc: EncodingCharacters) -> str:
     return _join([*("" if part is None else escape(str(part), enc) for part in parts), code], enc.component)
 
 
+@lru_cache(maxsize=256)  # a listener answers few senders: their names are written once, not per ACK
 def _hd(value: HierarchicDesignator | None, enc: EncodingCharacters) -> str:
     if value is None:
         return ""
@@ -149,6 +151,7 @@ def _segment(name: str, fields: Sequence[str], enc: EncodingCharacters) -> str:
     return enc.field.join([name, *fields]).rstrip(enc.field)
 
 
+@lru_cache(maxsize=64)
 def _version_numbers(version: str) -> tuple[int, ...]:
     # "2.5.1" → (2, 5, 1); an unreadable version is treated as current, which is what senders use.
     match = _VERSION_NUMBERS.match(version)

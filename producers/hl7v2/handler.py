@@ -108,7 +108,9 @@ class MessageHandler:
             except Hl7Error as error:
                 return await self._reject(frame, peer, error, message_type, parsed=parsed)
             try:
-                await asyncio.wait_for(self._publisher.publish(events), self._config.publish_timeout_s)
+                # asyncio.timeout, not wait_for: the publish runs in this task, not in one made per message.
+                async with asyncio.timeout(self._config.publish_timeout_s):
+                    await self._publisher.publish(events)
             except (PublishError, TimeoutError) as exc:
                 # Transient: the sender keeps the message and retries; nothing of it became visible.
                 logger.warning("control id %s from %s not published (%s); answering AE",

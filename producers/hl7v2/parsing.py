@@ -27,6 +27,9 @@ Decisions (each one is tested in tests/unit/hl7v2/test_parsing.py):
 - Positions are HL7's: fields, components and subcomponents count from 1 (`PID-3.1`), as does a
   segment's sequence. A repetition is a 0-based index, like the list it comes from.
 - The HL7 null `""` ("delete this value") is returned as the two characters; compare with `HL7_NULL`.
+- `field_parts()` reads a whole field once, as `field()` would read each of its values, and keeps the
+  result on the segment: a mapping that reads ~300 values per message walks each field once instead
+  of once per value. The tree is treated as read-only once parsed.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ __all__ = [
     "DEFAULT_PARSE_OPTIONS",
     "HL7_NULL",
     "EncodingCharacters",
+    "FieldParts",
     "HierarchicDesignator",
     "MessageHeader",
     "ParseOptions",
@@ -67,6 +71,7 @@ __all__ = [
     "ReplyTo",
     "escape",
     "field",
+    "field_parts",
     "iter_segments",
     "parse_message",
     "raw_field",
@@ -232,8 +237,10 @@ def _containers(enc: EncodingCharacters, codec: str) -> _Containers:
     """python-hl7's container classes, specialised for one delimiter set and codec.
 
     Container.__init__ asserts, chains through super() and sets four attributes on every node (~380 in
-    a 5-OBX ORU); that capped parsing near 2,800 messages/s. Here the delimiters are class attributes
-    and a node costs one list initialisation. Containers python-hl7 creates later (create_ack,
+    a 5-OBX ORU); that capped parsing near 2,800 messages/s. Here the delimiters are class attributes,
+    so a node needs no initialisation of its own: `_build_tree` makes each one with `list.__new__` and
+    fills it (a Python-level `__init__` per node was most of the parse), while `__init__` stays for
+    python-hl7's own use (slicing). Containers python-hl7 creates later (create_ack,
     assign_field) come from the stock Factory, so they are the usual classes. Segments also carry
     the encoding characters (with the v2.7 truncation character, which python-hl7 drops) and the
     codec, so `field()` can unescape `\\P\\` and `\\Xhh\\` from the segment alone.
@@ -253,30 +260,42 @@ def _build_tree(lines: list[str], enc: EncodingCharacters, codec: str) -> hl7.Me
     fs, rep, comp, sub = enc.field, enc.repetition, enc.component, enc.subcomponent
     kinds = _containers(enc, codec)
     field_cls, rep_cls, comp_cls = kinds.field, kinds.repetition, kinds.component
+    new = list.__new__  # a container with no __init__ call; `_containers` says why
+
+    def node(cls: type[Any], items: list[Any]) -> Any:
+        made = new(cls)
+        made.extend(items)
+        return made
 
     def to_field(text: str) -> Any:
+        made = new(field_cls)
         if rep in text or comp in text or sub in text:
-            reps = []
             for r in text.split(rep):
+                repetition = new(rep_cls)
                 if comp in r or sub in r:
-                    reps.append(rep_cls(None, [comp_cls(None, c.split(sub)) for c in r.split(comp)]))
+                    for c in r.split(comp):
+                        component = new(comp_cls)
+                        component.extend(c.split(sub))
+                        repetition.append(component)
                 else:
-                    reps.append(rep_cls(None, [r]))
-            return field_cls(None, reps)
-        return field_cls(None, [text])
+                    repetition.append(r)
+                made.append(repetition)
+        else:
+            made.append(text)
+        return made
 
     built = []
     for line in lines:
         if line.startswith("MSH"):
             # MSH-1 is the separator itself, so MSH-n sits at index n, as for every other segment.
             end = line.find(fs, 4)
-            data = [field_cls(None, ["MSH"]), field_cls(None, [fs]), field_cls(None, [enc.msh2])]
+            data = [node(field_cls, ["MSH"]), node(field_cls, [fs]), node(field_cls, [enc.msh2])]
             if end != -1:
                 data += [to_field(x) for x in line[end + 1:].split(fs)]
         else:
             data = [to_field(x) for x in line.split(fs)]
-        built.append(kinds.segment(None, data))
-    return kinds.message(None, built)
+        built.append(node(kinds.segment, data))
+    return node(kinds.message, built)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -528,6 +547,72 @@ def field(
     return str(value)
 
 
+FieldParts = tuple[tuple[tuple[str | None, ...], ...], ...]
+"""A field's values by position: `parts[repetition][component - 1][subcomponent - 1]`."""
+_PARTS_CACHE: Final = "_carebus_field_parts"
+
+
+def field_parts(seg: hl7.Segment, number: int) -> FieldParts:
+    """Every value of field `number` as `field()` reads it (unescaped; empty is None), by position.
+
+    `field(seg, n, component=c, repetition=r, subcomponent=s)` is `parts[r][c - 1][s - 1]`, or None
+    where that index is out of range; `len(parts)` is `repetition_count(seg, n)`. Read once per
+    segment and field, then kept on the segment.
+    """
+    if number < 1:
+        raise ValueError("fields count from 1")
+    if number >= len(seg):
+        return ()  # a field past the segment's end: nothing to read or keep
+    cache: dict[int, FieldParts] | None = seg.__dict__.get(_PARTS_CACHE)
+    if cache is None:
+        cache = seg.__dict__[_PARTS_CACHE] = {}
+    parts = cache.get(number)
+    if parts is None:
+        parts = cache[number] = _read_parts(seg, number)
+    return parts
+
+
+def _read_parts(seg: hl7.Segment, number: int) -> FieldParts:
+    # The walk `field()` makes, once for every position; plain loops, as this runs for every field read.
+    if number >= len(seg):
+        return ()
+    value: Any = _item(seg, number)
+    if not value:
+        return ()
+    first = _item(value, 0)
+    if number <= 2 and segment_id(seg) == "MSH":
+        return (((str(first),),),) if first else ()  # the delimiters themselves: never split or unescaped
+    esc = seg.esc
+    if isinstance(first, str):
+        if not first:
+            return ()
+        return (((_unescape_in(seg, first) if esc in first else first,),),)
+    reps: list[tuple[tuple[str | None, ...], ...]] = []
+    for rep in value:
+        if not rep:
+            reps.append(())
+            continue
+        head = _item(rep, 0)
+        if isinstance(head, str):
+            reps.append((((_unescape_in(seg, head) if esc in head else head) if head else None,),))
+            continue
+        components: list[tuple[str | None, ...]] = []
+        for component in rep:
+            if len(component) == 1 and isinstance(component, list):  # most have no subcomponents
+                sub = _item(component, 0)
+                components.append(((_unescape_in(seg, sub) if esc in sub else sub) if sub else None,))
+            else:
+                components.append(tuple([(_unescape_in(seg, sub) if esc in sub else sub) if sub else None
+                                         for sub in component]))
+        reps.append(tuple(components))
+    return tuple(reps)
+
+
+def _unescape_in(seg: hl7.Segment, text: str) -> str:
+    encoding = getattr(seg, "encoding", None) or _encoding_of(seg)
+    return unescape(text, encoding, codec=getattr(seg, "codec", "utf-8"))
+
+
 def raw_field(seg: hl7.Segment, number: int) -> str | None:
     """A whole field as sent (still escaped, delimiters included), or None when empty."""
     if number < 1:
@@ -626,6 +711,11 @@ def _expand(sequence: str, enc: EncodingCharacters, codec: str) -> str | None:
 
 def escape(value: str, encoding: EncodingCharacters = DEFAULT_ENCODING) -> str:
     """The inverse of `unescape` for text we write (ACK fields): delimiters and line breaks escaped."""
+    return value.replace("\r\n", "\n").translate(_escape_table(encoding))
+
+
+@lru_cache(maxsize=64)
+def _escape_table(encoding: EncodingCharacters) -> dict[int, str]:
     esc = encoding.escape
     table = {
         ord(esc): f"{esc}E{esc}",
@@ -638,7 +728,7 @@ def escape(value: str, encoding: EncodingCharacters = DEFAULT_ENCODING) -> str:
     }
     if encoding.truncation:
         table[ord(encoding.truncation)] = f"{esc}P{esc}"
-    return value.replace("\r\n", "\n").translate(table)
+    return table
 
 
 # --- strict structure validation (hl7apy; off the hot path) --------------------------------------

@@ -27,16 +27,18 @@ Decisions (sources as in shared/notes/hl7v2-mapping.md §9):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
 import hl7
 
 from carebus.events import CodedConcept, Identifier, Period
-from producers.hl7v2.mapping._fields import repetitions, value
+from producers.hl7v2.mapping._fields import component_values, parts, repetitions, value
 from producers.hl7v2.mapping._time import parse_ts
+from producers.hl7v2.parsing import field_parts
 
 __all__ = [
     "CODE_SYSTEMS",
@@ -49,6 +51,7 @@ __all__ = [
     "cx",
     "ei",
     "ei_parts",
+    "getter",
     "hd_system",
     "system_uri",
     "table_code",
@@ -90,6 +93,13 @@ _HL7_TABLE: Final = re.compile(r"^HL7(\d{3,4})$", re.IGNORECASE)
 _TRIPLETS: Final = ((1, 2, 3, 7), (4, 5, 6, 8), (10, 11, 12, 13))
 
 
+def getter(found: Sequence[str | None]) -> Getter:
+    """A Getter over parts already read (index 0 = part 1), such as `_fields.parts()` gives."""
+    size = len(found)
+    return lambda n: found[n - 1] if n <= size else None
+
+
+@lru_cache(maxsize=1024)
 def system_uri(name: str | None) -> str | None:
     """The URI of a coding-system name as sent, or None when it has no known URI."""
     if name is None:
@@ -103,8 +113,10 @@ def system_uri(name: str | None) -> str | None:
 def coded_parts(part: Getter) -> CodedConcept | None:
     """A CodedConcept from the parts of one CWE/CE/CNE (or IS: a bare code)."""
     original_text = part(9)
-    sent = [(part(code), part(display), part(system), part(version))
-            for code, display, system, version in _TRIPLETS if part(code) is not None]
+    sent = []
+    for code_at, display_at, system_at, version_at in _TRIPLETS:
+        if (code := part(code_at)) is not None:
+            sent.append((code, part(display_at), part(system_at), part(version_at)))
     if not sent:
         display = part(2)
         if display is None and original_text is None:
@@ -119,7 +131,18 @@ def coded_parts(part: Getter) -> CodedConcept | None:
 
 def coded(seg: hl7.Segment, number: int, repetition: int = 0) -> CodedConcept | None:
     """The CWE (or CE, CNE, IS) in one field repetition."""
-    return coded_parts(lambda n: value(seg, number, n, repetition))
+    if repetition < 0:
+        raise ValueError("repetitions count from 0")
+    reps = field_parts(seg, number)
+    return _coded_repetition(reps[repetition]) if repetition < len(reps) else None
+
+
+@lru_cache(maxsize=4096)
+def _coded_repetition(repetition: tuple[tuple[str | None, ...], ...]) -> CodedConcept | None:
+    # A pure function of the repetition's values, and a feed repeats its codes (every OBX-3 and OBX-6 of a
+    # panel, message after message): the concept, immutable, is kept for the next time.
+    found = component_values(repetition)
+    return coded_parts(getter(found)) if any(found) else None
 
 
 def concepts(seg: hl7.Segment, number: int) -> tuple[CodedConcept, ...]:
@@ -185,4 +208,5 @@ def ei_parts(part: Getter, *, type_code: str | None = None) -> Identifier | None
 
 def ei(seg: hl7.Segment, number: int, repetition: int = 0, *, type_code: str | None = None) -> Identifier | None:
     """The EI in one field repetition."""
-    return ei_parts(lambda n: value(seg, number, n, repetition), type_code=type_code)
+    found = parts(seg, number, repetition)
+    return ei_parts(getter(found), type_code=type_code) if found and found[0] is not None else None

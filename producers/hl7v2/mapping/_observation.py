@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
@@ -29,10 +30,11 @@ import hl7
 
 from carebus.events import CodedConcept, Observation, ObservationComponent, StringValue
 from producers.hl7v2.mapping._common import coded, ei
-from producers.hl7v2.mapping._fields import integer, repetitions, text, value
+from producers.hl7v2.mapping._fields import component_values, integer, repetitions, text, value
 from producers.hl7v2.mapping._people import organization, practitioner
 from producers.hl7v2.mapping._time import ts
 from producers.hl7v2.mapping._values import reference_range, value_of
+from producers.hl7v2.parsing import FieldParts, field_parts
 
 __all__ = ["CRITICAL_FLAGS", "INTERPRETATION_CODES", "OBSERVATION_STATUS", "observation"]
 
@@ -51,17 +53,22 @@ _TEXT_TYPES: Final = frozenset({"ST", "TX", "FT"})
 
 
 def _interpretations(obx: hl7.Segment) -> tuple[tuple[CodedConcept, ...], tuple[str, ...]]:
+    return _interpretations_of(field_parts(obx, 8))  # OBX-8
+
+
+@lru_cache(maxsize=1024)
+def _interpretations_of(sent: FieldParts) -> tuple[tuple[CodedConcept, ...], tuple[str, ...]]:
+    # Pure in OBX-8, whose few flags (N, H, L...) recur in every message: kept for the next time.
     concepts, flags = [], []
-    for rep in repetitions(obx, 8):  # OBX-8
-        flag = value(obx, 8, 1, rep)
+    for rep in sent:
+        flag, display, system = [*component_values(rep), None, None, None][:3]
         if flag is None:
             continue
         flags.append(flag)
         known = flag.upper() in INTERPRETATION_CODES
         concepts.append(CodedConcept(
             code=flag.upper() if known else flag, system=INTERPRETATION if known else None,
-            display=value(obx, 8, 2, rep), original_code=flag, original_system=value(obx, 8, 3, rep),
-            original_display=value(obx, 8, 2, rep),
+            display=display, original_code=flag, original_system=system, original_display=display,
         ))
     return tuple(concepts), tuple(flags)
 

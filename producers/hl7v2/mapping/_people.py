@@ -76,11 +76,11 @@ def practitioner_parts(part: Getter) -> PractitionerRef | None:
     """A PractitionerRef from the parts of one XCN/CN/CNN (1 id, 2 family, 3-7 name, 9 authority, 13 type)."""
     ident, type_code = part(1), part(13)
     authority = (part(9), part(10), part(11))  # CNN spreads the HD over 9-11; XCN.9 is one HD component
-    name = HumanName(family=part(2), given=_given(part(3), part(4)), prefixes=_present(part(6)),
-                     suffixes=_present(part(5), part(7)))
-    has_name = bool(name.family or name.given)
+    family, given = part(2), _given(part(3), part(4))
+    has_name = bool(family or given)
     if ident is None and not has_name:
         return None
+    name = HumanName(family=family, given=given, prefixes=_present(part(6)), suffixes=_present(part(5), part(7)))
     is_npi = (type_code or "").upper() == "NPI" or (authority[0] or "").upper() == "NPI" or _NPI_OID in authority
     system = NPI_SYSTEM if is_npi else hd_system(*authority)
     return PractitionerRef(id=ident, id_system=system if ident else None, id_type_code=type_code,

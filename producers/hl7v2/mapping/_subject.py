@@ -58,9 +58,9 @@ def _choose(candidates: list[_Candidate], rule: PatientIdentifierRule) -> Identi
     return candidates[0].identifier if candidates else None
 
 
-def pid_identifiers(pid: hl7.Segment, tz: tzinfo) -> tuple[Identifier, ...]:
-    """PID-3 (every repetition), then PID-2 and PID-4 (every repetition)."""
-    found = [candidate.identifier for candidate in _candidates(pid, tz)]
+def pid_identifiers(pid: hl7.Segment, tz: tzinfo, pid3: list[_Candidate] | None = None) -> tuple[Identifier, ...]:
+    """PID-3 (every repetition), then PID-2 and PID-4 (every repetition); `pid3`: PID-3's, when already read."""
+    found = [candidate.identifier for candidate in (_candidates(pid, tz) if pid3 is None else pid3)]
     for number in (2, 4):  # PID-2, PID-4
         found += [ident for rep in repetitions(pid, number) if (ident := cx(pid, number, rep, tz=tz))]
     return tuple(found)
@@ -68,11 +68,12 @@ def pid_identifiers(pid: hl7.Segment, tz: tzinfo) -> tuple[Identifier, ...]:
 
 def subject(pid: hl7.Segment, *, rule: PatientIdentifierRule, namespace: str, tz: tzinfo) -> Subject:
     """The subject of the events about the patient in `pid`; `namespace` is the sender's (MSH-4 or MSH-3)."""
-    chosen = (_choose(_candidates(pid, tz), rule)  # PID-3
+    pid3 = _candidates(pid, tz)
+    chosen = (_choose(pid3, rule)  # PID-3
               or _choose(_candidates(pid, tz, 2), rule)  # PID-2
               or _choose(_candidates(pid, tz, 4), rule))  # PID-4
     key = None
     if chosen is not None:
         system = chosen.system or chosen.assigning_facility or namespace
         key = SourcePatientId(f"{system}|{chosen.value}")
-    return Subject(source_patient_id=key, source_identifiers=pid_identifiers(pid, tz))
+    return Subject(source_patient_id=key, source_identifiers=pid_identifiers(pid, tz, pid3))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Final
 
 import hl7
@@ -44,7 +45,13 @@ def _offset(text: str | None, default: tzinfo) -> tzinfo | None:
 
 def parse_ts(raw: str | None, tz: tzinfo = UTC) -> datetime | None:
     """A TS/DTM/DT value as a UTC datetime; None when absent or not a valid v2 timestamp."""
-    match = _TS.match(raw.strip()) if raw else None
+    return _parse_ts(raw, tz) if raw else None
+
+
+@lru_cache(maxsize=512)
+def _parse_ts(raw: str, tz: tzinfo) -> datetime | None:
+    # Cached: the same few times recur within a message (every OBX-14 of a panel) and across messages.
+    match = _TS.match(raw.strip())
     if match is None:
         return None
     parts = match.groupdict()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
+from functools import lru_cache
 from typing import Final
 
 import hl7
@@ -146,8 +147,12 @@ def value_of(obx: hl7.Segment, kind: str | None, rep: int, tz: tzinfo) -> Observ
 
 def reference_range(obx: hl7.Segment) -> ReferenceRange | None:
     sent = value(obx, 7)  # OBX-7
-    if sent is None:
-        return None
+    return None if sent is None else _reference_range(sent)
+
+
+@lru_cache(maxsize=1024)
+def _reference_range(sent: str) -> ReferenceRange:
+    # Pure in OBX-7, and a test's range is the same in every message: kept for the next time.
     both, bound = _RANGE.match(sent), _BOUND.match(sent)
     if both:
         return ReferenceRange(text=sent, low=number(both.group(1)), high=number(both.group(2)))
