@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 MAGIC_BYTE = 0
+SCHEMA_NOT_FOUND = 40403  # Confluent's error code for an unknown schema id
 _HEADER = struct.Struct(">bI")
 
 
@@ -138,8 +139,16 @@ class AvroSerde:
             if schema_id == self._schema_id:
                 writer = self._parsed
             else:
-                with _registry_errors():
-                    fetched = self._registry.get_schema(schema_id)
+                try:
+                    with _registry_errors():
+                        fetched = self._registry.get_schema(schema_id)
+                except RegistryError as exc:
+                    if exc.error_code != SCHEMA_NOT_FOUND:
+                        raise
+                    # The record names a schema this registry never had: a data problem (written against
+                    # another registry), not an outage. Retrying cannot help; the caller dead-letters it.
+                    raise SerializationError(self._name, f"schema id {schema_id} is unknown to the registry") \
+                        from exc
                 writer = fastavro.parse_schema(json.loads(fetched.schema_str))
             self._writers[schema_id] = writer
         return writer

@@ -180,3 +180,23 @@ def test_a_serde_with_the_generated_writer_reports_a_bad_value_without_it() -> N
     with pytest.raises(SerializationError) as caught:
         serde.serialize(_result_with(sub_id="SECRET\udc80"))
     assert "SECRET" not in str(caught.value)
+
+
+def test_a_schema_id_the_registry_never_had_is_a_serialization_error_not_an_outage() -> None:
+    """A record written against another registry cannot be decoded here; callers dead-letter it."""
+    import pytest
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from carebus.errors import SerializationError
+    from carebus.events import event_schema
+    from carebus.ids import Subject
+    from carebus.registry.in_process import InProcessRegistry
+    from carebus.serde import AvroSerde, encode_header
+
+    class ForgetfulRegistry(InProcessRegistry):
+        def get_schema(self, schema_id: int, subject_name: str | None = None, fmt: str | None = None):
+            raise SchemaRegistryError(404, 40403, "Schema not found")
+
+    serde = AvroSerde(ForgetfulRegistry(), Subject("canonical.result.v1-value"), event_schema("result"))
+    with pytest.raises(SerializationError, match="unknown to the registry"):
+        serde.deserialize(encode_header(999) + b"\x00")
