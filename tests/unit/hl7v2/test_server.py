@@ -61,7 +61,7 @@ def _run(scenario: Scenario, *, idle_timeout_s: float = 30.0) -> FakeWriter:
         handler = Handler()
         server = MllpServer(handler, Hl7Metrics(CollectorRegistry()),
                             ServerConfig(port=0, idle_timeout_s=idle_timeout_s, shutdown_timeout_s=5.0,
-                                         freeze_gc=False))
+                                         tune_gc=False))
         reader, writer = asyncio.StreamReader(), FakeWriter()
         connection = asyncio.create_task(server._accept(reader, writer))  # type: ignore[arg-type]
         await _settle()
